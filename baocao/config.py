@@ -1,0 +1,363 @@
+"""The district's configuration: YAML in config/, validated with pydantic on load.
+
+    config/body.yaml                 the issuing body, its place name and offices
+    config/units.yaml                the reporting units and how to reach them
+    config/schedule.yaml             opening day, deadlines, reminder policy
+    config/reports/<id>.yaml         a report definition (indicators, rules, text, recipients)
+
+Any mistake stops the load with one message naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+import yaml
+from jinja2 import Environment, TemplateSyntaxError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CODE = r"^[A-Za-z0-9_-]+$"
+
+
+class ConfigError(Exception):
+    """A configuration mistake, with the file and key in the message."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(_Model):
+    """One channel: an Apprise URL (`tgram://`, `zalo://`, ...) or an e-mail address.
+
+    An `email` is sent through the mail server of `BAOCAO_MAIL_URL`, so server and password
+    stay out of config/. `${VAR}` in a URL is replaced from the environment when sending.
+    """
+
+    url: str | None = None
+    email: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> Contact:
+        if bool(self.url) == bool(self.email):
+            raise ValueError("give exactly one of `url` (an Apprise URL) or `email`")
+        if self.email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", self.email):
+            raise ValueError(f"'{self.email}' is not an e-mail address")
+        if self.url and "://" not in self.url:
+            raise ValueError(f"'{self.url}' is not an Apprise URL (scheme://...)")
+        return self
+
+    def apprise_url(self, mail_url: str) -> str:
+        if self.email:
+            sep = "&" if "?" in mail_url else "?"
+            return f"{mail_url}{sep}to={quote(self.email, safe='@')}"
+        return re.sub(r"\$\{(\w+)\}", lambda m: os.environ.get(m.group(1), ""), self.url or "")
+
+    @property
+    def label(self) -> str:
+        return self.email or (self.url or "").split("?")[0]
+
+
+class Person(_Model):
+    name: str
+    title: str
+    contacts: tuple[Contact, ...] = ()
+
+
+class Unit(_Model):
+    code: str = Field(pattern=CODE)
+    name: str
+    kind: Literal["department", "desk", "commune", "other"] = "department"
+    groups: tuple[str, ...] = ()
+    head: Person | None = None
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+
+
+class Body(_Model):
+    """The issuing body (cơ quan ban hành) as the header of its documents prints it."""
+
+    name_lines: tuple[str, ...] = Field(min_length=1)  # ["ỦY BAN NHÂN DÂN", "HUYỆN SƠN TÂY"]
+    short_name: str  # "UBND huyện Sơn Tây"
+    place: str  # "Sơn Tây" as in "Sơn Tây, ngày 05 tháng 4 năm 2022"
+    symbol: str = "UBND"  # Số: .../BC-UBND
+    sender_name: str = "baocao"
+    motto: tuple[str, str] = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
+    submit_hint: str = "Gửi lại biểu mẫu đã điền qua thư điện tử này hoặc nộp tại Văn phòng."
+    offices: dict[str, Person] = {}  # e.g. chairman_office, used by escalation
+
+
+class Indicator(_Model):
+    code: str = Field(pattern=CODE)
+    label: str
+    unit: str = ""
+    type: Literal["integer", "decimal", "percent", "date", "text"] = "integer"
+    owners: tuple[str, ...] = Field(min_length=1)  # unit codes or "@group"
+    aggregate: Literal["single", "sum"] = "single"
+    required: bool = True
+    min: float | None = 0
+    max: float | None = None
+    decimals: int = 0
+    pad: int = 0
+    default: str | None = None  # standing text for a `text` indicator a unit may leave empty
+    help: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Indicator:
+        if self.type == "percent" and self.max is None:
+            object.__setattr__(self, "max", 100.0)
+        if self.aggregate == "sum" and self.type not in ("integer", "decimal"):
+            raise ValueError(f"indicator {self.code}: only numbers can be summed across units")
+        return self
+
+
+class SumRule(_Model):
+    """total = sum(parts), per unit: "145 = 130 + 15"."""
+
+    id: str = Field(pattern=CODE)
+    total: str
+    parts: tuple[str, ...] = Field(min_length=1)
+    tolerance: float = 0.0005
+    severity: Literal["error", "warning"] = "error"
+
+
+class NotAboveRule(_Model):
+    """part <= whole, per unit: disbursed capital cannot exceed the capital."""
+
+    id: str = Field(pattern=CODE)
+    part: str
+    whole: str
+    severity: Literal["error", "warning"] = "error"
+
+
+class Derived(_Model):
+    """A percentage: numerator / denominator * 100, one decimal, rounded half up.
+
+    `denominator` is an indicator code or `plan:<code>` (a plan figure of the year)."""
+
+    code: str = Field(pattern=CODE)
+    label: str
+    numerator: str
+    denominator: str
+    decimals: int = 1
+    plausible_max: float = 100.0
+
+
+class Section(_Model):
+    heading: str
+    level: Literal[1, 2] = 1
+    paragraphs: tuple[str, ...] = ()
+
+
+class Recipient(_Model):
+    """A line of Nơi nhận; `notify` ones get the report through their contacts."""
+
+    label: str
+    contacts: tuple[Contact, ...] = ()
+
+
+class Layout(_Model):
+    margin_top_mm: float = Field(20, ge=20, le=25)
+    margin_bottom_mm: float = Field(20, ge=20, le=25)
+    margin_left_mm: float = Field(30, ge=30, le=35)
+    margin_right_mm: float = Field(15, ge=15, le=20)
+    font_name: str = "Times New Roman"
+    font_size_pt: float = Field(14, ge=13, le=14)
+
+
+class Signer(_Model):
+    authority: str
+    title: str
+    name: str
+
+
+class ReportDef(_Model):
+    id: str = Field(pattern=CODE)
+    name: str
+    period_kind: Literal["Q", "H", "Y"] = "Q"
+    symbol: str = "BC-UBND"
+    title: str  # Jinja: "Kết quả ... {{ period.label }} ..."
+    preamble: str = ""
+    indicators: tuple[Indicator, ...] = Field(min_length=1)
+    sum_rules: tuple[SumRule, ...] = ()
+    not_above_rules: tuple[NotAboveRule, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    plans: dict[int, dict[str, float]] = {}
+    sections: tuple[Section, ...] = Field(min_length=1)
+    footnotes: dict[int, str] = {}
+    closing: str = ""
+    recipients: tuple[Recipient, ...] = Field(min_length=1)
+    signer: Signer
+    layout: Layout = Layout()
+
+    @property
+    def indicator_map(self) -> dict[str, Indicator]:
+        return {i.code: i for i in self.indicators}
+
+
+class Reminders(_Model):
+    working_days_before: tuple[int, ...] = (7, 3, 1)
+    on_the_day: bool = True
+    overdue_every_working_days: int = 2
+    escalate_after_working_days: int = 3
+    escalate_to: tuple[str, ...] = ("head", "chairman_office")
+    hour: int = Field(8, ge=0, le=23)
+
+
+class Schedule(_Model):
+    """When a period opens and when things are due, in working days around the cut-off."""
+
+    open_working_days_before_cutoff: int = 5
+    unit_deadline_working_days_after_cutoff: int = 2
+    report_deadline_working_days_after_cutoff: int = 4
+    open_hour: int = Field(8, ge=0, le=23)
+    reminders: Reminders = Reminders()
+    approval_required: bool = False
+    approval_timeout_hours: float = 72
+
+
+class Config(_Model):
+    root: Path
+    body: Body
+    units: tuple[Unit, ...]
+    schedule: Schedule
+    reports: dict[str, ReportDef]
+
+    @property
+    def unit_map(self) -> dict[str, Unit]:
+        return {u.code: u for u in self.units}
+
+    def report(self, report_id: str | None = None) -> ReportDef:
+        if report_id is None:
+            if len(self.reports) != 1:
+                raise ConfigError(
+                    f"several reports in {self.root}/reports: name one of {sorted(self.reports)}"
+                )
+            return next(iter(self.reports.values()))
+        try:
+            return self.reports[report_id]
+        except KeyError:
+            raise ConfigError(
+                f"no report '{report_id}' in {self.root}/reports; have {sorted(self.reports)}"
+            ) from None
+
+    def resolve_owners(self, owners: tuple[str, ...]) -> list[str]:
+        codes: list[str] = []
+        for o in owners:
+            if o.startswith("@"):
+                codes += [u.code for u in self.units if o[1:] in u.groups]
+            else:
+                codes.append(o)
+        return codes
+
+    def expected_units(self, report: ReportDef) -> list[str]:
+        """Units that own at least one indicator of the report, in config order."""
+        owning = {c for i in report.indicators for c in self.resolve_owners(i.owners)}
+        return [u.code for u in self.units if u.code in owning]
+
+    def indicators_of(self, report: ReportDef, unit_code: str) -> list[Indicator]:
+        return [i for i in report.indicators if unit_code in self.resolve_owners(i.owners)]
+
+
+class _Units(_Model):
+    units: tuple[Unit, ...] = Field(min_length=1)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file missing; every config folder needs it") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top")
+    return data
+
+
+def _parse(model: type[BaseModel], path: Path, data: dict):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top)"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{path}: key `{key}`: {err['msg']}{more}") from None
+
+
+def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> None:
+    groups = {g for u in cfg_units.values() for g in u.groups}
+    codes = report.indicator_map
+    if len(codes) != len(report.indicators):
+        raise ConfigError(f"{path}: key `indicators`: an indicator code appears twice")
+    for i in report.indicators:
+        for o in i.owners:
+            if (o.startswith("@") and o[1:] not in groups) or (
+                not o.startswith("@") and o not in cfg_units
+            ):
+                raise ConfigError(
+                    f"{path}: indicator {i.code} key `owners`: unknown unit or group '{o}'"
+                )
+        if i.aggregate == "single" and (len(i.owners) > 1 or i.owners[0].startswith("@")):
+            raise ConfigError(f"{path}: indicator {i.code}: several owners need `aggregate: sum`")
+    for r in report.sum_rules:
+        for ref in (r.total, *r.parts):
+            if ref not in codes:
+                raise ConfigError(f"{path}: sum_rules {r.id}: unknown indicator '{ref}'")
+    for r in report.not_above_rules:
+        for ref in (r.part, r.whole):
+            if ref not in codes:
+                raise ConfigError(f"{path}: not_above_rules {r.id}: unknown indicator '{ref}'")
+    for d in report.derived:
+        if d.code in codes:
+            raise ConfigError(f"{path}: derived {d.code}: the code is already an indicator")
+        for ref in (d.numerator, d.denominator):
+            name = ref.removeprefix("plan:")
+            if name not in codes:
+                raise ConfigError(f"{path}: derived {d.code}: unknown indicator '{name}'")
+    for year, plan in report.plans.items():
+        for code in plan:
+            if code not in codes:
+                raise ConfigError(f"{path}: plans.{year}: unknown indicator '{code}'")
+    env = Environment()
+    texts = [("title", report.title), ("preamble", report.preamble), ("closing", report.closing)]
+    texts += [
+        (f"sections[{n}].paragraphs[{k}]", p)
+        for n, s in enumerate(report.sections)
+        for k, p in enumerate(s.paragraphs)
+    ]
+    texts += [(f"footnotes.{n}", t) for n, t in report.footnotes.items()]
+    for key, text in texts:
+        try:
+            env.parse(text)
+        except TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"{path}: key `{key}`: template error line {exc.lineno}: {exc.message}"
+            ) from None
+
+
+def load_config(root: Path | str) -> Config:
+    """Read and validate a config folder; raise ConfigError naming file, key and problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: config folder not found (set --config or BAOCAO_CONFIG_DIR)")
+    body = _parse(Body, root / "body.yaml", _read_yaml(root / "body.yaml"))
+    units = _parse(_Units, root / "units.yaml", _read_yaml(root / "units.yaml")).units
+    unit_map: dict[str, Unit] = {}
+    for u in units:
+        if u.code in unit_map:
+            raise ConfigError(f"{root / 'units.yaml'}: unit code '{u.code}' appears twice")
+        unit_map[u.code] = u
+    schedule = _parse(Schedule, root / "schedule.yaml", _read_yaml(root / "schedule.yaml"))
+    reports: dict[str, ReportDef] = {}
+    for path in sorted((root / "reports").glob("*.yaml")):
+        report = _parse(ReportDef, path, _read_yaml(path))
+        _check_report(unit_map, report, path)
+        reports[report.id] = report
+    if not reports:
+        raise ConfigError(f"{root / 'reports'}: no report definition (*.yaml) found")
+    return Config(root=root, body=body, units=units, schedule=schedule, reports=reports)

@@ -1,0 +1,56 @@
+"""One typed Settings object, read from the environment (`BAOCAO_...`) and an optional .env."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAOCAO_", env_file=".env", extra="ignore")
+
+    config_dir: Path = Field(PROJECT_ROOT / "config", description="Folder with the district's YAML")
+    templates_dir: Path = Field(PROJECT_ROOT / "templates", description="Jinja2 templates")
+    data_dir: Path = Field(Path("data"), description="SQLite file, archive, outputs")
+    database_url: str | None = Field(None, description="Any SQLAlchemy URL; default SQLite")
+    inbox_dir: Path | None = Field(None, description="Folder polled for returned forms")
+    mail_url: str = Field(
+        "mailto://localhost:25?from=baocao@localhost&mode=insecure",
+        description="Apprise mailto:// base for `email:` contacts; the address goes in to=",
+    )
+    max_file_bytes: int = Field(
+        20_000_000, description="Received files larger than this are refused"
+    )
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'baocao.sqlite').resolve()}"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def forms_dir(self) -> Path:
+        return self.data_dir / "forms"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir or self.data_dir / "inbox"
+
+
+def get_settings(**overrides) -> Settings:
+    """Build Settings now (never at import time), with optional explicit overrides."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

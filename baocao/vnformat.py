@@ -1,0 +1,60 @@
+"""Vietnamese number and date formatting, as official documents print them.
+
+`.` groups thousands and `,` marks decimals (`112.108`, `2.266,020`, `43,5%`); dates are
+`dd/mm/yyyy` (`21/02/2022`); small counts are often zero-padded (`01 văn bản`); quarters
+are written `Quý I/2022`. Number grouping comes from babel's `vi` locale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import format_decimal
+
+LOCALE = "vi_VN"
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+
+def round_half_up(value: float | Decimal, decimals: int = 1) -> Decimal:
+    """Round like people do on paper (3,45 -> 3,5), not banker's rounding."""
+    q = Decimal(1).scaleb(-decimals)
+    return Decimal(str(value)).quantize(q, rounding=ROUND_HALF_UP)
+
+
+def number(value: float | int | Decimal, decimals: int = 0, pad: int = 0) -> str:
+    """`112108` -> `112.108`; `2266.02, decimals=3` -> `2.266,020`; `1, pad=2` -> `01`."""
+    d = round_half_up(value, decimals)
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    text = format_decimal(d, format=pattern, locale=LOCALE)
+    if pad and d >= 0 and decimals == 0:
+        text = text.zfill(pad)
+    return text
+
+
+def percent(value: float | Decimal, decimals: int = 1) -> str:
+    """`43.5` -> `43,5%`; whole numbers drop the decimals: `100` -> `100%`."""
+    d = round_half_up(value, decimals)
+    if d == d.to_integral_value():
+        return f"{number(d, 0)}%"
+    return f"{number(d, decimals)}%"
+
+
+def date(value: dt.date) -> str:
+    """`2022-02-21` -> `21/02/2022`."""
+    return value.strftime("%d/%m/%Y")
+
+
+def long_date(value: dt.date) -> str:
+    """The dateline of a document: `ngày 05 tháng 4 năm 2022` (day padded, month 1-2 not)."""
+    month = f"{value.month:02d}" if value.month < 3 else str(value.month)
+    return f"ngày {value.day:02d} tháng {month} năm {value.year}"
+
+
+def quarter(q: int, year: int) -> str:
+    """`Quý I/2022`."""
+    return f"Quý {_ROMAN[q]}/{year}"
+
+
+def roman(n: int) -> str:
+    return _ROMAN[n]
