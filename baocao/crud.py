@@ -1,0 +1,274 @@
+"""Store access in one place: keyword-only functions over an explicit session.
+
+Bulk paths (submission values, outbox messages) insert many rows per statement and read
+back DataFrames, so a province's thousands of units cost a few statements, not thousands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+from baocao.models import (
+    CollectionRequest,
+    Finding,
+    OutboxMessage,
+    Receipt,
+    RenderedReport,
+    ReportingPeriod,
+    Submission,
+    SubmissionValue,
+    utcnow,
+)
+
+# ---- periods and requests ---------------------------------------------------------------
+
+
+def get_period(session: Session, *, report_id: str, code: str) -> ReportingPeriod | None:
+    stmt = select(ReportingPeriod).where(
+        ReportingPeriod.report_id == report_id, ReportingPeriod.code == code
+    )
+    return session.exec(stmt).first()
+
+
+def ensure_period(session: Session, *, row: ReportingPeriod) -> ReportingPeriod:
+    """The stored period with row's report and code, created from `row` if absent."""
+    existing = get_period(session, report_id=row.report_id, code=row.code)
+    if existing:
+        return existing
+    session.add(row)
+    session.flush()
+    return row
+
+
+def requests_for(session: Session, *, period_id: int) -> dict[str, CollectionRequest]:
+    rows = session.exec(select(CollectionRequest).where(CollectionRequest.period_id == period_id))
+    return {r.unit_code: r for r in rows}
+
+
+def add_request(session: Session, *, row: CollectionRequest) -> CollectionRequest:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def token_map(session: Session) -> dict[str, tuple[str, str]]:
+    """Request token -> (unit code, period code), to recognise returned forms."""
+    stmt = select(CollectionRequest.token, CollectionRequest.unit_code, ReportingPeriod.code).join(
+        ReportingPeriod, ReportingPeriod.id == CollectionRequest.period_id
+    )
+    return {token: (unit, period) for token, unit, period in session.exec(stmt)}
+
+
+# ---- receipts, submissions, findings ----------------------------------------------------
+
+
+def add_receipt(session: Session, *, row: Receipt) -> Receipt:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def known_sha256(session: Session, *, sha256s: Iterable[str]) -> set[str]:
+    """Of these file digests, the ones already taken in as a submission."""
+    sha256s = list(sha256s)
+    if not sha256s:
+        return set()
+    stmt = select(Receipt.sha256).where(
+        Receipt.sha256.in_(sha256s), Receipt.outcome.in_(["accepted", "rejected"])
+    )
+    return set(session.exec(stmt))
+
+
+def next_version(session: Session, *, period_id: int, unit_code: str) -> int:
+    stmt = select(func.max(Submission.version)).where(
+        Submission.period_id == period_id, Submission.unit_code == unit_code
+    )
+    return (session.exec(stmt).first() or 0) + 1
+
+
+def add_submission(
+    session: Session, *, row: Submission, values: Sequence[dict], findings: Sequence[dict]
+) -> Submission:
+    """Insert a submission with its values and findings (bulk inserts)."""
+    session.add(row)
+    session.flush()
+    if values:
+        session.execute(
+            sa.insert(SubmissionValue), [{**v, "submission_id": row.id} for v in values]
+        )
+    add_findings(session, findings=[{**f, "submission_id": row.id} for f in findings])
+    return row
+
+
+def add_findings(session: Session, *, findings: Sequence[dict]) -> None:
+    if findings:
+        session.execute(sa.insert(Finding), list(findings))
+
+
+def findings_for(session: Session, *, submission_id: int) -> list[Finding]:
+    return list(session.exec(select(Finding).where(Finding.submission_id == submission_id)))
+
+
+def submissions_frame(session: Session, *, period_id: int) -> pd.DataFrame:
+    """Every submission of the period with its error/warning counts, one row each."""
+    stmt = (
+        select(
+            Submission.id,
+            Submission.unit_code,
+            Submission.version,
+            Submission.received_at,
+            Submission.late,
+            Submission.status,
+            func.count(Finding.id).filter(Finding.severity == "error").label("errors"),
+            func.count(Finding.id).filter(Finding.severity == "warning").label("warnings"),
+        )
+        .join(Finding, Finding.submission_id == Submission.id, isouter=True)
+        .where(Submission.period_id == period_id)
+        .group_by(Submission.id)
+        .order_by(Submission.unit_code, Submission.version)
+    )
+    rows = session.exec(stmt).all()
+    cols = [
+        "submission_id",
+        "unit",
+        "version",
+        "received_at",
+        "late",
+        "status",
+        "errors",
+        "warnings",
+    ]
+    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+
+
+def values_frame(session: Session, *, submission_ids: Sequence[int]) -> pd.DataFrame:
+    """Long table: submission_id, indicator, value_num, value_text, cell."""
+    cols = ["submission_id", "indicator", "value_num", "value_text", "cell"]
+    if not submission_ids:
+        return pd.DataFrame(columns=cols)
+    stmt = select(
+        SubmissionValue.submission_id,
+        SubmissionValue.indicator,
+        SubmissionValue.value_num,
+        SubmissionValue.value_text,
+        SubmissionValue.cell,
+    ).where(SubmissionValue.submission_id.in_(list(submission_ids)))
+    return pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=cols)
+
+
+# ---- outbox -----------------------------------------------------------------------------
+
+
+def enqueue(session: Session, *, messages: Sequence[dict]) -> list[str]:
+    """Add messages whose `key` is new; return the keys actually added.
+
+    The key is the intent ("request:2022-Q1:NV:phongnoivu@..."): enqueuing the same intent
+    again, from a rerun or after a crash, adds nothing.
+    """
+    if not messages:
+        return []
+    keys = [m["key"] for m in messages]
+    have = set(session.exec(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))))
+    fresh, seen = [], set()
+    for m in messages:
+        if m["key"] in have or m["key"] in seen:
+            continue
+        seen.add(m["key"])
+        fresh.append({"created_at": utcnow(), "status": "pending", **m})
+        if isinstance(fresh[-1].get("attachments"), list):
+            fresh[-1]["attachments"] = json.dumps(fresh[-1]["attachments"], ensure_ascii=False)
+    if fresh:
+        session.execute(sa.insert(OutboxMessage), fresh)
+    return [m["key"] for m in fresh]
+
+
+def claim_due(
+    session: Session,
+    *,
+    kinds: Sequence[str] | None = None,
+    period_code: str | None = None,
+    limit: int = 500,
+    stale_after: dt.timedelta = dt.timedelta(minutes=15),
+) -> list[OutboxMessage]:
+    """Messages to send now: pending, failed, or stuck in `sending` longer than `stale_after`
+    (a crash between sending and recording). They are marked `sending` before returning."""
+    now = utcnow()
+    due = sa.or_(
+        OutboxMessage.status.in_(["pending", "failed"]),
+        sa.and_(OutboxMessage.status == "sending", OutboxMessage.sent_at < now - stale_after),
+    )
+    stmt = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
+    if kinds:
+        stmt = stmt.where(OutboxMessage.kind.in_(list(kinds)))
+    if period_code:
+        stmt = stmt.where(OutboxMessage.period_code == period_code)
+    rows = list(session.exec(stmt))
+    for r in rows:
+        r.status, r.attempts, r.sent_at = "sending", r.attempts + 1, now  # sent_at = claimed at
+        session.add(r)
+    session.flush()
+    return rows
+
+
+def mark_delivery(session: Session, *, message_id: int, ok: bool, error: str = "") -> None:
+    row = session.get(OutboxMessage, message_id)
+    row.status = "sent" if ok else "failed"
+    row.sent_at = utcnow() if ok else None
+    row.last_error = "" if ok else error[:2000]
+    session.add(row)
+
+
+def outbox_frame(session: Session, *, period_code: str | None = None) -> pd.DataFrame:
+    stmt = select(
+        OutboxMessage.id,
+        OutboxMessage.kind,
+        OutboxMessage.unit_code,
+        OutboxMessage.recipient,
+        OutboxMessage.address,
+        OutboxMessage.subject,
+        OutboxMessage.status,
+        OutboxMessage.attempts,
+        OutboxMessage.sent_at,
+        OutboxMessage.last_error,
+        OutboxMessage.key,
+    ).order_by(OutboxMessage.id)
+    if period_code:
+        stmt = stmt.where(OutboxMessage.period_code == period_code)
+    cols = [
+        "id",
+        "kind",
+        "unit",
+        "recipient",
+        "address",
+        "subject",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+        "key",
+    ]
+    return pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=cols)
+
+
+# ---- rendered reports -------------------------------------------------------------------
+
+
+def latest_report(session: Session, *, period_id: int) -> RenderedReport | None:
+    stmt = (
+        select(RenderedReport)
+        .where(RenderedReport.period_id == period_id)
+        .order_by(RenderedReport.version.desc())
+    )
+    return session.exec(stmt).first()
+
+
+def add_report(session: Session, *, row: RenderedReport) -> RenderedReport:
+    session.add(row)
+    session.flush()
+    return row

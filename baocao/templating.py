@@ -1,0 +1,30 @@
+"""The one Jinja2 Environment: StrictUndefined (a missing figure fails loudly), autoescape
+for HTML templates, Vietnamese number and date filters."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from baocao import vnformat
+
+
+@lru_cache(maxsize=8)
+def make_env(templates_dir: Path) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(so=vnformat.number, pct=vnformat.percent, ngay=vnformat.date)
+    return env
+
+
+def render_string(env: Environment, text: str, **context) -> str:
+    """Render a text from config/ (a paragraph, a title) in the same environment."""
+    return env.from_string(text).render(**context)

@@ -1,0 +1,215 @@
+"""Open a period: its dates, one collection request per unit with its pre-filled form, and
+the request messages in the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine
+
+from baocao import crud, forms, vnformat
+from baocao.config import Config, ReportDef, Schedule
+from baocao.db import session_scope
+from baocao.models import CollectionRequest, ReportingPeriod
+from baocao.periods import Period, add_working_days, end_of_day
+from baocao.runtime import Runtime
+from baocao.settings import Settings
+from tasks.notify import compose, messages_for
+
+
+@dataclass(frozen=True)
+class PeriodDates:
+    """The period's calendar, in Vietnam time."""
+
+    window_start: dt.date
+    window_end: dt.date
+    open_day: dt.date
+    unit_deadline: dt.datetime  # 24:00 of the units' last day
+    report_deadline: dt.datetime
+
+    @property
+    def unit_last_day(self) -> dt.date:
+        return (self.unit_deadline - dt.timedelta(seconds=1)).date()
+
+
+def period_dates(period: Period, schedule: Schedule) -> PeriodDates:
+    """Opening day and deadlines in working days around the Decree 09/2019 cut-off."""
+    start, cutoff = period.window()
+    return PeriodDates(
+        window_start=start,
+        window_end=cutoff,
+        open_day=add_working_days(cutoff, -schedule.open_working_days_before_cutoff),
+        unit_deadline=end_of_day(
+            add_working_days(cutoff, schedule.unit_deadline_working_days_after_cutoff)
+        ),
+        report_deadline=end_of_day(
+            add_working_days(cutoff, schedule.report_deadline_working_days_after_cutoff)
+        ),
+    )
+
+
+def select_units(cfg: Config, report: ReportDef, units: list[str] | None) -> list[str]:
+    """The units asked for (all expected ones by default); unknown codes are a clear error."""
+    expected = cfg.expected_units(report)
+    if not units:
+        return expected
+    unknown = [u for u in units if u not in expected]
+    if unknown:
+        raise ValueError(
+            f"unknown unit code(s) {unknown} for report {report.id}; known: {', '.join(expected)}"
+        )
+    return [u for u in expected if u in units]
+
+
+def ensure_period_row(
+    engine: Engine, cfg: Config, report: ReportDef, period: Period, now: dt.datetime
+) -> ReportingPeriod:
+    dates = period_dates(period, cfg.schedule)
+    row = ReportingPeriod(
+        report_id=report.id,
+        code=period.code,
+        window_start=dates.window_start,
+        window_end=dates.window_end,
+        unit_deadline=dates.unit_deadline,
+        report_deadline=dates.report_deadline,
+        opened_at=now,
+    )
+    with session_scope(engine) as s:
+        return crud.ensure_period(s, row=row)
+
+
+def write_forms(
+    settings: Settings,
+    cfg: Config,
+    report: ReportDef,
+    period: Period,
+    period_row: ReportingPeriod,
+    units: list[str],
+    now: dt.datetime,
+) -> list[CollectionRequest]:
+    """A request with its form for each unit that has none yet (forms are written once)."""
+    engine_rows: list[CollectionRequest] = []
+    folder = settings.forms_dir / report.id / period.code
+    folder.mkdir(parents=True, exist_ok=True)
+    for code in units:
+        unit = cfg.unit_map[code]
+        token = secrets.token_hex(8)
+        content = forms.build_form(
+            body=cfg.body,
+            report=report,
+            unit=unit,
+            period=period,
+            indicators=cfg.indicators_of(report, code),
+            token=token,
+            deadline=period_row.unit_deadline,
+        )
+        path = folder / f"{code}_{period.code}.xlsx"
+        path.write_bytes(content)
+        engine_rows.append(
+            CollectionRequest(
+                period_id=period_row.id,
+                unit_code=code,
+                token=token,
+                form_path=str(path),
+                form_sha256=hashlib.sha256(content).hexdigest(),
+                created_at=now,
+            )
+        )
+    return engine_rows
+
+
+def request_messages(
+    env: Environment,
+    settings: Settings,
+    cfg: Config,
+    report: ReportDef,
+    period: Period,
+    dates: PeriodDates,
+    requests: list[CollectionRequest],
+    force_tag: str | None = None,
+) -> list[dict]:
+    rows: list[dict] = []
+    for req in requests:
+        unit = cfg.unit_map[req.unit_code]
+        subject, body = compose(
+            env,
+            "messages/request.txt",
+            body=cfg.body,
+            unit=unit,
+            period=period,
+            report=report,
+            deadline=vnformat.date(dates.unit_last_day),
+            window_start=vnformat.date(dates.window_start),
+            window_end=vnformat.date(dates.window_end),
+            form_name=Path(req.form_path).name,
+            indicators=cfg.indicators_of(report, unit.code),
+        )
+        rows += messages_for(
+            key=f"request:{report.id}:{period.code}:{unit.code}",
+            kind="request",
+            period_code=period.code,
+            unit_code=unit.code,
+            recipient=unit.code,
+            contacts=unit.contacts,
+            mail_url=settings.mail_url,
+            subject=subject,
+            body=body,
+            attachments=[str(Path(req.form_path).resolve())],
+            force_tag=force_tag,
+        )
+    return rows
+
+
+def open_period(
+    rt: Runtime, *, period: Period, units: list[str] | None, now: dt.datetime, force: bool = False
+) -> dict:
+    """Create the period, the missing requests and forms, and queue the request messages.
+
+    A rerun creates nothing twice; `force` queues the messages again as a new intent."""
+    engine, settings, cfg, report = rt.engine, rt.settings, rt.cfg, rt.report
+    chosen = select_units(cfg, report, units)
+    period_row = ensure_period_row(engine, cfg, report, period, now)
+    with session_scope(engine) as s:
+        existing = crud.requests_for(s, period_id=period_row.id)
+    new = write_forms(
+        settings, cfg, report, period, period_row, [u for u in chosen if u not in existing], now
+    )
+    with session_scope(engine) as s:
+        for row in new:
+            crud.add_request(s, row=row)
+    wanted = [existing.get(u) or next(r for r in new if r.unit_code == u) for u in chosen]
+    dates = period_dates(period, cfg.schedule)
+    rows = request_messages(
+        rt.env,
+        settings,
+        cfg,
+        report,
+        period,
+        dates,
+        wanted,
+        force_tag=now.isoformat() if force else None,
+    )
+    with session_scope(engine) as s:
+        queued = crud.enqueue(s, messages=rows)
+    return {
+        "period": period.code,
+        "units": len(chosen),
+        "new_requests": len(new),
+        "queued_messages": len(queued),
+        "unit_deadline": dates.unit_last_day.isoformat(),
+    }
+
+
+@task(name="create-requests", cache_policy=NO_CACHE)
+def open_period_task(
+    rt: Runtime, period: Period, units: list[str] | None, now: dt.datetime, force: bool
+) -> dict:
+    """Create the period's requests and forms and queue their messages."""
+    return open_period(rt, period=period, units=units, now=now, force=force)
