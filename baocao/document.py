@@ -22,6 +22,7 @@ class Run:
     italic: bool = False
     bold: bool = False
     footnote: int | None = None
+    link: str | None = None  # the text is this URL
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,13 @@ class Document:
     layout: Layout = field(default_factory=Layout)
 
 
-_INLINE = re.compile(r"\*\*(?P<bold>.+?)\*\*|\*(?P<italic>.+?)\*|\[\^(?P<fn>\d+)\]")
+_INLINE = re.compile(
+    r"\*\*(?P<bold>.+?)\*\*|\*(?P<italic>.+?)\*|\[\^(?P<fn>\d+)\]|<(?P<link>https?://[^>\s]+)>"
+)
 
 
 def parse_inline(text: str) -> tuple[Run, ...]:
-    """Split `text` into runs: `**bold**`, `*italic*`, `[^1]` footnote references."""
+    """Split `text` into runs: `**bold**`, `*italic*`, `[^1]` footnotes, `<https://...>` links."""
     runs: list[Run] = []
     pos = 0
     for m in _INLINE.finditer(text):
@@ -94,6 +97,8 @@ def parse_inline(text: str) -> tuple[Run, ...]:
             runs.append(Run(m.group("bold"), bold=True))
         elif m.group("italic") is not None:
             runs.append(Run(m.group("italic"), italic=True))
+        elif m.group("link") is not None:
+            runs.append(Run(m.group("link"), link=m.group("link")))
         else:
             runs.append(Run(footnote=int(m.group("fn"))))
         pos = m.end()

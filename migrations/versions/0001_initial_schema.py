@@ -5,11 +5,11 @@ Revises:
 Create Date: 2026-11-25 08:02:56.261856
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import baocao.models
+from alembic import op
 
+import baocao.models
 
 revision = "0001"
 down_revision = None
