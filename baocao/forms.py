@@ -249,7 +249,18 @@ def _read_csv(path: Path) -> ParsedFile:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    # newline=None: universal newlines, so a CSV saved with CR line ends (Excel for Mac's
+    # "CSV (Macintosh)") reads like any other
+    reader = csv.reader(io.StringIO(text, newline=None), dialect)
+    try:
+        return _read_csv_rows(reader, path)
+    except csv.Error as exc:  # an oversized field, a stray quote: a reason, not a crash
+        raise FormError(
+            f"{path.name}: CSV không đọc được ({exc}) / malformed CSV; lưu lại dạng CSV UTF-8"
+        ) from None
+
+
+def _read_csv_rows(reader, path: Path) -> ParsedFile:
     header = [h.strip().lower() for h in next(reader, [])]
     cols = [_CSV_COLUMNS.get(h) for h in header]
     if not {"unit", "period", "indicator", "raw"} <= set(cols):

@@ -90,6 +90,14 @@ class Period:
     def cutoff(self) -> dt.date:
         return self.window()[1]
 
+    @classmethod
+    def containing(cls, day: dt.date, kind: str = "Q") -> Period:
+        """The period whose data window holds `day` (16/03/2022 is in 2022-Q2's window)."""
+        p = cls(day.year + 1, kind, 1)
+        while p.window()[0] > day:
+            p = p.previous()
+        return p
+
     def previous(self) -> Period:
         if self.kind == "Y":
             return Period(self.year - 1, "Y")

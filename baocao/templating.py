@@ -16,7 +16,11 @@ def make_env(templates_dir: Path) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "htm"), default_for_string=False),
+        # Templates are named report.html.j2: select_autoescape matches the name's ending,
+        # so "html" alone would leave them unescaped.
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "html.j2", "htm.j2"), default_for_string=False
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

@@ -55,6 +55,15 @@ def period_dates(period: Period, schedule: Schedule) -> PeriodDates:
     )
 
 
+def collecting_period(day: dt.date, kind: str, schedule: Schedule) -> Period:
+    """The period being collected on `day`: the latest one whose opening day has come.
+
+    On 15/03/2022 that is still 2022-Q1 (its window closed on 14/03, Q2 opens in June):
+    reminders, intake and publishing keep working on it until the next one opens."""
+    p = Period.containing(day, kind)
+    return p if period_dates(p, schedule).open_day <= day else p.previous()
+
+
 def select_units(cfg: Config, report: ReportDef, units: list[str] | None) -> list[str]:
     """The units asked for (all expected ones by default); unknown codes are a clear error."""
     expected = cfg.expected_units(report)
@@ -205,6 +214,29 @@ def open_period(
         "queued_messages": len(queued),
         "unit_deadline": dates.unit_last_day.isoformat(),
     }
+
+
+def form_for(rt: Runtime, unit_code: str, period: Period) -> bytes:
+    """The unit's form for the period: the one its request carried, else a fresh one."""
+    if unit_code not in rt.cfg.expected_units(rt.report):
+        raise ValueError(
+            f"unit '{unit_code}' reports nothing in {rt.report.id}; known: "
+            f"{', '.join(rt.cfg.expected_units(rt.report))}"
+        )
+    with session_scope(rt.engine) as s:
+        row = crud.get_period(s, report_id=rt.report.id, code=period.code)
+        request = crud.requests_for(s, period_id=row.id).get(unit_code) if row else None
+    if request and Path(request.form_path).is_file():
+        return Path(request.form_path).read_bytes()
+    return forms.build_form(
+        body=rt.cfg.body,
+        report=rt.report,
+        unit=rt.cfg.unit_map[unit_code],
+        period=period,
+        indicators=rt.cfg.indicators_of(rt.report, unit_code),
+        token=request.token if request else "",
+        deadline=period_dates(period, rt.cfg.schedule).unit_deadline,
+    )
 
 
 @task(name="create-requests", cache_policy=NO_CACHE)

@@ -147,7 +147,8 @@ def derive(
         out[d.code] = (
             None
             if num is None or not den
-            else vnformat.round_half_up(float(num) / float(den) * 100, d.decimals)
+            # in Decimal: in floats 149 / 2000 * 100 is 7.4499..., which would round to 7.4
+            else vnformat.round_half_up(Decimal(str(num)) * 100 / Decimal(str(den)), d.decimals)
         )
     return out
 

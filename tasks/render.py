@@ -14,15 +14,12 @@ from pathlib import Path
 from jinja2 import Environment, UndefinedError
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from baocao import vnformat
 from baocao.config import Body, ReportDef
 from baocao.document import Block, Document, Layout, Run, Signer, parse_inline
 from baocao.docx_writer import write_docx
 from baocao.periods import Period
-from baocao.runtime import Runtime
 from baocao.templating import render_string
 from tasks.consolidate import Consolidated
 
@@ -160,6 +157,11 @@ def build_document(
     )
 
 
+def render_title(env: Environment, result: Consolidated, report: ReportDef, body: Body) -> str:
+    """The report's title for this period ("Kết quả ... Quý I/2022 ...")."""
+    return _fill(env, report.title, text_context(result, report, body), "title")
+
+
 def content_digest(doc: Document, result: Consolidated) -> str:
     """What makes a version: the text and the figures, not the date it was printed."""
     payload = {
@@ -246,12 +248,3 @@ def write_report(
     write_docx(doc, docx)
     write_appendices(result, report, xlsx)
     return [md, html, docx, xlsx]
-
-
-@task(name="render-report", cache_policy=NO_CACHE)
-def render_task(
-    rt: Runtime, result: Consolidated, report_date: dt.date, folder: Path
-) -> list[Path]:
-    """Render Markdown, HTML, .docx and the appendix workbook."""
-    doc = build_document(rt.env, result, rt.report, rt.cfg.body, report_date)
-    return write_report(rt.env, doc, result, rt.report, folder)

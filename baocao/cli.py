@@ -1,0 +1,273 @@
+"""The `baocao` command. Verbs that change things run the Prefect flows (a local Prefect
+starts by itself when no server is configured); `status` and `form` only read."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here to phone
+
+app = typer.Typer(
+    help="baocao: thu thập, tổng hợp và phát hành báo cáo định kỳ / periodic reporting.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config folder (default: BAOCAO_CONFIG_DIR or the bundled one)"),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Run as of this time, e.g. 2022-03-15T08:00 (default: now)"),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Send again even what was already sent")]
+UnitsOpt = Annotated[
+    list[str] | None, typer.Option("--unit", "-u", help="Only this unit (repeatable)")
+]
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from baocao.config import ConfigError
+    from baocao.forms import FormError
+    from baocao.periods import PeriodError
+    from tasks.consolidate import IncompleteError
+    from tasks.render import RenderError
+
+    return (
+        ConfigError,
+        PeriodError,
+        FormError,
+        IncompleteError,
+        RenderError,
+        ValueError,
+        FileNotFoundError,
+    )
+
+
+def _run(fn, *args, **kwargs):
+    """Call a flow or function; a mistake of the user's becomes one red message, exit 2."""
+    try:
+        return fn(*args, **kwargs)
+    except _user_errors() as exc:
+        err.print(f"[bold red]Lỗi / error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _cfg(config: Path | None) -> str | None:
+    return str(config) if config else None
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the report, the messages and the data")
+    ] = Path("out"),
+    config: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs")] = False,
+) -> None:
+    """Run the bundled Sơn Tây example (Quý I/2022) end to end, mail on loopback."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from baocao.demo import run_demo
+
+    console.print(
+        "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 (Prefect khởi động cục bộ...)"
+    )
+    result = _run(run_demo, out, config, say=console.print)
+    console.print("\n[bold green]Xong / done.[/]")
+    for f in result["files"]:
+        console.print(f"  báo cáo / report: {f}")
+    console.print(
+        f"  {result['messages']} thư / messages (.eml, đính kèm đầy đủ): {result['mail']}"
+    )
+
+
+@app.command("open")
+def open_(
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    units: UnitsOpt = None,
+    force: ForceOpt = False,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Open PERIOD: send every unit its request and pre-filled form."""
+    from flows.open_period import open_period
+
+    r = _run(
+        open_period,
+        period=period,
+        units=units or None,
+        force=force,
+        as_of=as_of,
+        config_dir=_cfg(config),
+    )
+    console.print(
+        f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} message(s) queued, "
+        f"{r['sent']} sent, {r['failed']} failed; units' deadline {r['unit_deadline']}"
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files (default: the inbox folder)")
+    ] = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Take in returned forms (.xlsx, .csv): archive, validate, store, tell units what is wrong."""
+    from flows.ingest_submissions import ingest_submissions
+
+    rows = _run(
+        ingest_submissions,
+        paths=[str(p) for p in paths] if paths else None,
+        as_of=as_of,
+        config_dir=_cfg(config),
+    )
+    table = Table(
+        "file", "outcome", "unit", "period", "version", "late", "errors", "warnings", "message"
+    )
+    for r in rows:
+        style = {"accepted": "green", "rejected": "red"}.get(r["outcome"], "yellow")
+        table.add_row(
+            r["file"],
+            f"[{style}]{r['outcome']}[/]",
+            r["unit"],
+            r["period"],
+            str(r["version"] or ""),
+            "yes" if r["late"] else "",
+            str(r["errors"]),
+            str(r["warnings"]),
+            r["message"],
+        )
+    console.print(table if rows else "nothing to take in")
+
+
+@app.command()
+def remind(
+    period: Annotated[str | None, typer.Argument(help="e.g. 2022-Q1")] = None,
+    units: UnitsOpt = None,
+    force: ForceOpt = False,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send today's reminder step to units without a valid submission."""
+    from flows.send_reminders import send_reminders
+
+    r = _run(
+        send_reminders,
+        period=period,
+        units=units or None,
+        force=force,
+        as_of=as_of,
+        config_dir=_cfg(config),
+    )
+    console.print(
+        f"{r['period']}: {r['queued']} reminder(s) queued, {r['sent']} sent, {r['failed']} failed"
+    )
+
+
+@app.command()
+def publish(
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    report_date: Annotated[
+        str | None, typer.Option("--date", help="Date printed on the report (default: today)")
+    ] = None,
+    force: ForceOpt = False,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Consolidate PERIOD, render the report and send it to its recipients."""
+    from flows.publish_report import publish_report
+
+    r = _run(
+        publish_report,
+        period=period,
+        report_date=report_date,
+        force=force,
+        as_of=as_of,
+        config_dir=_cfg(config),
+    )
+    console.print(
+        f"{r['period']} v{r['version']} ({'new' if r['new_version'] else 'unchanged'}) in {r['folder']}\n"
+        f"units in {r['completeness']}, on time {r['timeliness']}; {r['queued']} notice(s) queued, "
+        f"{r['sent']} sent, {r['failed']} failed"
+    )
+
+
+@app.command()
+def status(
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Where each unit stands for PERIOD: state, version, on time, findings."""
+    from baocao.periods import Period
+    from baocao.runtime import build_runtime
+    from tasks.status import period_status
+
+    rt = _run(build_runtime, _cfg(config))
+    rows = _run(period_status, rt, _run(Period.parse, period))
+    if as_json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    table = Table(
+        "unit",
+        "name",
+        "state",
+        "version",
+        "on time",
+        "errors",
+        "warnings",
+        "findings",
+        title=f"{period}",
+    )
+    for r in rows:
+        style = {"valid": "green", "rejected": "red", "missing": "yellow"}[r["state"]]
+        on_time = {True: "yes", False: "late", None: ""}[r["on_time"]]
+        table.add_row(
+            r["unit"],
+            r["name"],
+            f"[{style}]{r['state']}[/]",
+            str(r["version"] or ""),
+            on_time,
+            str(r["errors"]),
+            str(r["warnings"]),
+            "\n".join(r["findings"]),
+        )
+    console.print(table)
+
+
+@app.command()
+def form(
+    unit: Annotated[str, typer.Argument(help="Unit code, e.g. TCKH")],
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the .xlsx")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write UNIT's pre-filled form for PERIOD (the one sent with its request, if any)."""
+    from baocao.periods import Period
+    from baocao.runtime import build_runtime
+    from tasks.collect import form_for
+
+    rt = _run(build_runtime, _cfg(config))
+    content = _run(form_for, rt, unit, _run(Period.parse, period))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    console.print(f"{out} ({len(content):,} bytes)")
+
+
+if __name__ == "__main__":
+    app()

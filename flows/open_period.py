@@ -1,0 +1,37 @@
+"""Open a period: every unit gets its request and pre-filled form (scheduled each quarter)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.common import (
+    AS_OF_HELP,
+    CONFIG_HELP,
+    FORCE_HELP,
+    PERIOD_HELP,
+    UNITS_HELP,
+    log_force,
+    pick_period,
+    start,
+)
+from tasks.collect import open_period_task
+from tasks.notify import deliver_outbox_task
+
+
+@flow(name="open-period", log_prints=False)
+def open_period(
+    period: str | None = Field(None, description=PERIOD_HELP),
+    units: list[str] | None = Field(None, description=UNITS_HELP),
+    force: bool = Field(False, description=FORCE_HELP),
+    as_of: str | None = Field(None, description=AS_OF_HELP),
+    config_dir: str | None = Field(None, description=CONFIG_HELP),
+) -> dict:
+    """Create the period's collection requests and send them with their forms."""
+    rt, now = start(config_dir, as_of)
+    p = pick_period(rt, period, now)
+    tag = log_force(force, f"requests of {p.code}")
+    opened = open_period_task(rt, p, units, now, tag is not None)
+    sent = deliver_outbox_task(rt.engine, kinds=["request"], period_code=p.code)
+    get_run_logger().info("opened %s: %s; delivery %s", p.code, opened, sent)
+    return {**opened, **sent}

@@ -1,0 +1,37 @@
+"""Remind late units by the escalation policy (scheduled every working day)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows.common import (
+    AS_OF_HELP,
+    CONFIG_HELP,
+    FORCE_HELP,
+    PERIOD_HELP,
+    UNITS_HELP,
+    log_force,
+    pick_period,
+    start,
+)
+from tasks.notify import deliver_outbox_task
+from tasks.remind import queue_reminders_task
+
+
+@flow(name="send-reminders")
+def send_reminders(
+    period: str | None = Field(None, description=PERIOD_HELP),
+    units: list[str] | None = Field(None, description=UNITS_HELP),
+    force: bool = Field(False, description=FORCE_HELP),
+    as_of: str | None = Field(None, description=AS_OF_HELP),
+    config_dir: str | None = Field(None, description=CONFIG_HELP),
+) -> dict:
+    """Queue today's reminder step for units without a valid submission, then send."""
+    rt, now = start(config_dir, as_of)
+    p = pick_period(rt, period, now)
+    tag = log_force(force, f"today's reminders for {p.code}")
+    queued = queue_reminders_task(rt, p, now.date(), units, tag)
+    sent = deliver_outbox_task(rt.engine, kinds=["reminder"], period_code=p.code)
+    get_run_logger().info("%s: %d reminder(s) queued; delivery %s", p.code, len(queued), sent)
+    return {"period": p.code, "queued": len(queued), **sent}

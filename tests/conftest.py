@@ -1,0 +1,48 @@
+"""Shared fixtures: the Sơn Tây Quý I/2022 example taken in, once, in a temporary store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from baocao.periods import Period, parse_moment
+from baocao.runtime import Runtime, build_runtime
+from baocao.settings import PROJECT_ROOT, get_settings
+from tasks.collect import open_period
+from tasks.intake import IntakeResult, ingest_files
+
+EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
+SUBMISSIONS = EXAMPLE / "submissions"
+MANIFEST = yaml.safe_load((EXAMPLE / "manifest.yaml").read_text(encoding="utf-8"))
+PERIOD = Period.parse(str(MANIFEST["period"]))
+
+
+def make_runtime(data_dir: Path) -> Runtime:
+    """A runtime on the bundled config with its own SQLite store and archive in data_dir."""
+    return build_runtime(
+        settings=get_settings(data_dir=data_dir, config_dir=PROJECT_ROOT / "config")
+    )
+
+
+def open_example(rt: Runtime) -> dict:
+    return open_period(rt, period=PERIOD, units=None, now=parse_moment(str(MANIFEST["open_at"])))
+
+
+def ingest_waves(rt: Runtime) -> list[IntakeResult]:
+    """Every arrival wave of the manifest, in order, each at its own time."""
+    results: list[IntakeResult] = []
+    for wave in MANIFEST["arrivals"]:
+        paths = [SUBMISSIONS / name for name in wave["files"]]
+        results += ingest_files(rt, paths, now=parse_moment(str(wave["at"])))
+    return results
+
+
+@pytest.fixture(scope="session")
+def example_runtime(tmp_path_factory) -> Runtime:
+    """The example period opened and every wave taken in. Shared: tests must not add to it."""
+    rt = make_runtime(tmp_path_factory.mktemp("example") / "data")
+    open_example(rt)
+    ingest_waves(rt)
+    return rt

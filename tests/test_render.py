@@ -1,0 +1,488 @@
+"""Render the Sơn Tây 2022-Q1 example and hold it against the real report.
+
+The reference (tests/data/son-tay-cchc-2022-q1.txt, a copy of the seed's
+son-tay-cchc-2022-q1.txt) is the body text of the report UBND huyện Sơn Tây actually sent,
+extracted from its PDF. Our Markdown must reproduce it paragraph for paragraph; the only
+tolerated differences are listed in ALLOWED_DIFFERENCES, each with its reason, and each
+normalisation below checks that it really applied (none can silently do nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import html
+import re
+import zipfile
+from pathlib import Path
+
+import docx
+import openpyxl
+import pytest
+import yaml
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from lxml import etree
+
+from baocao.periods import Period, parse_moment
+from baocao.runtime import build_runtime
+from baocao.settings import get_settings
+from tasks.collect import open_period
+from tasks.consolidate import Consolidated, consolidate_period
+from tasks.intake import ingest_files
+from tasks.render import RenderError, build_document, content_digest, write_report
+
+PROJECT = Path(__file__).resolve().parents[1]
+EXAMPLE = PROJECT / "examples" / "son-tay-2022-q1"
+REFERENCE = Path(__file__).resolve().parent / "data" / "son-tay-cchc-2022-q1.txt"
+REPORT_DATE = dt.date(2022, 4, 5)
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+W = {"w": W_NS}
+
+ALLOWED_DIFFERENCES = {
+    "a_header": (
+        "The reference was extracted from the body of the PDF: it has no header block "
+        "(issuing body, Số, national motto, place and date). Both texts are compared from "
+        "'BÁO CÁO' on; our header is checked on its own against body.yaml and the definition."
+    ),
+    "b_markup": (
+        "Markdown markup the PDF text cannot have: '#'/'##'/'###' before the document type "
+        "and the headings, '**...**' around the title, 'Nơi nhận:' and the signer's lines, "
+        "and the two trailing spaces of a Markdown hard line break. *Italics* inside "
+        "paragraphs are NOT removed: the reference marks them too."
+    ),
+    "c_footnotes": (
+        "Footnote references are '[^1]', '[^2]' in ours and '¹', '²' in the reference. The "
+        "reference prints the footnote texts where its pages ended (in the middle of the "
+        "body); they are taken out of its body and compared with our '[^N]: ...' "
+        "definitions separately."
+    ),
+    "d_page_breaks": (
+        "Three paragraphs of the reference are split by a page break (the footnote text sits "
+        "between the halves, or just the page end): they are rejoined at exactly the joins "
+        "named in PAGE_BREAK_JOINS, nowhere else."
+    ),
+    "e_signature": (
+        "The reference's signature block is one bold span over two lines "
+        "('**TM. ỦY BAN NHÂN DÂN\\nCHỦ TỊCH**'); ours bolds each line "
+        "('**TM. ỦY BAN NHÂN DÂN**  \\n**CHỦ TỊCH**'). Both become the two plain lines."
+    ),
+}
+
+# (end of the first half, start of the second half) of each paragraph the page break split.
+PAGE_BREAK_JOINS = (
+    ("hướng dẫn", "công tác này"),  # II.2, third bullet; footnote ¹ in between
+    ("Đồng", "thời, UBND"),  # II.6; footnote ² in between
+    ("những", "nhiệm vụ này"),  # IV, first bullet
+)
+SUPERSCRIPTS = {"¹": 1, "²": 2}
+
+ROMAN_HEADING = re.compile(r"^(I|II|III|IV|V|VI)\. \S")
+ARABIC_HEADING = re.compile(r"^(\d)\. \S")
+
+KEY_FIGURES = (
+    "tiếp nhận 145 hồ sơ",
+    "130 hồ sơ đã được giải quyết, 15 hồ sơ đang trong thời hạn giải quyết",
+    "112.108 triệu đồng, đạt 43,5%",
+    "12.746/58.708 triệu đồng, đạt 21,7%",
+    "đã giải ngân 2.266,020 triệu đồng, đạt 3,5%",
+    "11/11 nhiệm vụ",
+    "22 đơn vị",
+    "01 văn bản QPPL",
+    "02 kết luận thanh tra",
+    "đạt 4,4% KH giao",  # in footnote 2
+)
+RECIPIENTS = [
+    "Sở Nội vụ;",
+    "TT Huyện ủy;",
+    "TT HĐND huyện;",
+    "CT, PCT UBND huyện;",
+    "Cơ quan Tổ chức - Nội vụ;",
+    "C,PCVP, TH;",
+    "Lưu: VT, HSCCHC.",
+]
+SIGNER = ["TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "Nguyễn Ngọc Trân"]
+PLACE_DATE = "Sơn Tây, ngày 05 tháng 4 năm 2022"
+
+
+# -- the example, run once per module ----------------------------------------------------
+
+
+def run_example(data_dir: Path):
+    """What /tmp/smoke.py does, without Prefect: open 2022-Q1, ingest the waves, consolidate."""
+    settings = get_settings(
+        data_dir=data_dir, database_url=f"sqlite:///{(data_dir / 'baocao.sqlite').resolve()}"
+    )
+    rt = build_runtime(settings=settings)
+    manifest = yaml.safe_load((EXAMPLE / "manifest.yaml").read_text(encoding="utf-8"))
+    period = Period.parse(manifest["period"])
+    open_period(rt, period=period, units=None, now=parse_moment(str(manifest["open_at"])))
+    for wave in manifest["arrivals"]:
+        files = [EXAMPLE / "submissions" / name for name in wave["files"]]
+        ingest_files(rt, files, now=parse_moment(str(wave["at"])))
+    return rt, consolidate_period(rt, period)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory):
+    return run_example(tmp_path_factory.mktemp("example"))
+
+
+@pytest.fixture(scope="module")
+def rendered(example, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rt, result = example
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
+    folder = tmp_path_factory.mktemp("out")
+    paths = write_report(rt.env, doc, result, rt.report, folder)
+    assert [p.name for p in paths] == ["report.md", "report.html", "report.docx", "phu-luc.xlsx"]
+    return folder
+
+
+def _with_values(result: Consolidated, **changes) -> Consolidated:
+    """A copy of `result` with some consolidated values replaced (the fixture stays intact)."""
+    return dataclasses.replace(result, values={**result.values, **changes})
+
+
+# -- extracting text from the three outputs ----------------------------------------------
+
+
+def html_text(path: Path) -> str:
+    page = path.read_text(encoding="utf-8")
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)  # no CSS in the text
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def footnote_texts(path: Path) -> dict[int, str]:
+    with zipfile.ZipFile(path) as z:
+        root = etree.fromstring(z.read("word/footnotes.xml"))
+    out = {}
+    for fn in root.findall("w:footnote", W):
+        if fn.get(f"{{{W_NS}}}type") is None:
+            out[int(fn.get(f"{{{W_NS}}}id"))] = "".join(fn.itertext()).strip()
+    return out
+
+
+def docx_text(path: Path) -> str:
+    d = docx.Document(str(path))
+    parts = [p.text for p in d.paragraphs]
+    for table in d.tables:
+        for cell in (c for row in table.rows for c in row.cells):
+            parts += [p.text for p in cell.paragraphs]
+    parts += footnote_texts(path).values()
+    return "\n".join(parts)
+
+
+def signer_and_recipient_cells(path: Path):
+    """The closing table of the .docx: (recipients cell, signer cell)."""
+    d = docx.Document(str(path))
+    closing = d.tables[-1]
+    recipients, signer = closing.rows[0].cells
+    assert recipients.paragraphs[0].text == "Nơi nhận:"
+    return recipients, signer
+
+
+# -- normalising both texts (each step is one of ALLOWED_DIFFERENCES) --------------------
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    text = "\n".join(lines).strip("\n")
+    return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def normalise_reference(text: str) -> tuple[list[str], dict[int, str]]:
+    """The reference's paragraphs and its footnote texts."""
+    lines = text.splitlines()
+    # (a) no header block: the text starts at the document type.
+    first = next(i for i, line in enumerate(lines) if line.strip())
+    assert lines[first] == "BÁO CÁO", "the reference should start at 'BÁO CÁO' (no header)"
+    lines = lines[first:]
+
+    # (c) footnote texts printed where the reference's pages ended.
+    footnotes: dict[int, str] = {}
+    body: list[str] = []
+    for line in lines:
+        m = re.match(r"^([¹²]) (.+)$", line)
+        if m:
+            footnotes[SUPERSCRIPTS[m[1]]] = m[2].strip()
+        else:
+            body.append(line)
+    assert sorted(footnotes) == [1, 2], f"footnote texts found in the reference: {footnotes}"
+
+    paragraphs = _paragraphs(body)
+
+    # (d) rejoin exactly the three paragraphs split by a page break.
+    for end, start in PAGE_BREAK_JOINS:
+        hits = [
+            i
+            for i in range(len(paragraphs) - 1)
+            if paragraphs[i].endswith(end) and paragraphs[i + 1].startswith(start)
+        ]
+        assert len(hits) == 1, f"page-break join {end!r} / {start!r} found {len(hits)} times"
+        i = hits[0]
+        paragraphs[i : i + 2] = [f"{paragraphs[i]} {paragraphs[i + 1]}"]
+
+    # (c) footnote references: '¹' -> '[^1]', each exactly once.
+    joined = "\n\n".join(paragraphs)
+    for mark, n in SUPERSCRIPTS.items():
+        assert joined.count(mark) == 1, f"footnote mark {mark} should occur once"
+    paragraphs = [re.sub("[¹²]", lambda m: f"[^{SUPERSCRIPTS[m[0]]}]", p) for p in paragraphs]
+
+    # (e) the signature block: one bold span over two lines.
+    signature = "**TM. ỦY BAN NHÂN DÂN\nCHỦ TỊCH**"
+    assert paragraphs.count(signature) == 1, "signature block layout of the reference changed"
+    paragraphs[paragraphs.index(signature)] = signature[2:-2]
+    return paragraphs, footnotes
+
+
+def split_markdown(md: str) -> tuple[list[str], list[str], dict[int, str]]:
+    """Our Markdown as (header lines, body paragraphs from 'BÁO CÁO' on, footnote texts)."""
+    lines = md.splitlines()
+    # (c) footnote definitions '[^N]: text' at the end.
+    footnotes: dict[int, str] = {}
+    body: list[str] = []
+    for line in lines:
+        m = re.match(r"^\[\^(\d+)\]: (.+)$", line)
+        if m:
+            footnotes[int(m[1])] = m[2].strip()
+        else:
+            body.append(line)
+    # (a) the header block is everything before '# BÁO CÁO'.
+    start = body.index("# BÁO CÁO")
+    header = [line.rstrip() for line in body[:start] if line.strip()]
+    return header, body[start:], footnotes
+
+
+def normalise_ours(body_lines: list[str], title: str, signer: list[str]) -> list[str]:
+    """Our body paragraphs with the Markdown markup of ALLOWED_DIFFERENCES (b), (e) removed."""
+    # (b) a hard line break is two trailing spaces.
+    paragraphs = _paragraphs([line.removesuffix("  ") for line in body_lines])
+    # (b) '#' marks the document type and the headings (and nothing else in our template).
+    paragraphs = [re.sub(r"^#{1,3} ", "", p) for p in paragraphs]
+    # (b)/(e) bold wraps exactly these whole lines; anywhere else '**' stays and must match.
+    bold_lines = {title, "Nơi nhận:", *signer}
+    unwrapped = []
+    for p in paragraphs:
+        lines = p.split("\n")
+        lines = [
+            line[2:-2]
+            if line.startswith("**") and line.endswith("**") and line[2:-2] in bold_lines
+            else line
+            for line in lines
+        ]
+        unwrapped.append("\n".join(lines))
+    return unwrapped
+
+
+def sections(paragraphs: list[str]) -> dict[str, list[str]]:
+    """Paragraphs grouped by section: 'mở đầu', I, II, II.1 ... II.6, III, III.1, III.2, IV,
+    'Nơi nhận', 'chữ ký'. The heading is the first paragraph of its section."""
+    out: dict[str, list[str]] = {}
+    key, roman = "mở đầu", ""
+    for p in paragraphs:
+        if m := ROMAN_HEADING.match(p):
+            key = roman = m[1]
+        elif m := ARABIC_HEADING.match(p):
+            key = f"{roman}.{m[1]}"
+        elif p == "Nơi nhận:":
+            key = "Nơi nhận"
+        elif p.startswith(SIGNER[0]):
+            key = "chữ ký"
+        else:
+            out.setdefault(key, []).append(p)
+            continue
+        assert key not in out, f"section {key} appears twice"
+        out[key] = [p]
+    return out
+
+
+def _diff(name: str, expected: list[str], actual: list[str]) -> str:
+    lines = difflib.ndiff(expected, actual)
+    shown = [line for line in lines if not line.startswith("  ")]
+    return f"--- section {name} (- reference, + ours)\n" + "\n".join(shown)
+
+
+# -- tests -------------------------------------------------------------------------------
+
+
+def test_reference_report_section_by_section(example, rendered: Path):
+    rt, _ = example
+    md = (rendered / "report.md").read_text(encoding="utf-8")
+    reference, ref_footnotes = normalise_reference(REFERENCE.read_text(encoding="utf-8"))
+    header, body, our_footnotes = split_markdown(md)
+    title = build_document(rt.env, example[1], rt.report, rt.cfg.body, REPORT_DATE).title
+    ours = normalise_ours(body, title, SIGNER)
+
+    # (a) the header, which the reference lacks, against the issuing body and Decree 30.
+    assert header[:2] == ["ỦY BAN NHÂN DÂN", "**HUYỆN SƠN TÂY**"]
+    assert re.fullmatch(r"Số: +/BC-UBND", header[2]), header[2]
+    assert header[3:] == [
+        "**CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM**",
+        "**Độc lập - Tự do - Hạnh phúc**",
+        f"*{PLACE_DATE}*",
+    ]
+
+    # (c) footnotes, compared on their own.
+    assert our_footnotes == ref_footnotes
+
+    expected, actual = sections(reference), sections(ours)
+    assert list(actual) == list(expected), "sections differ in number or order"
+    assert list(expected) == [
+        "mở đầu", "I", "II", "II.1", "II.2", "II.3", "II.4", "II.5", "II.6",
+        "III", "III.1", "III.2", "IV", "Nơi nhận", "chữ ký",
+    ]  # fmt: skip
+    failures = [
+        _diff(name, expected[name], actual[name])
+        for name in expected
+        if expected[name] != actual[name]
+    ]
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("figure", KEY_FIGURES)
+def test_key_figures_formatted(rendered: Path, figure: str):
+    md = re.sub(r"\*", "", (rendered / "report.md").read_text(encoding="utf-8"))
+    assert figure in md
+    assert figure in html_text(rendered / "report.html")
+    assert figure in docx_text(rendered / "report.docx")
+
+
+def test_key_figure_of_the_footnote_is_in_the_footnote(rendered: Path):
+    assert "đạt 4,4% KH giao" in footnote_texts(rendered / "report.docx")[2]
+
+
+def test_recipients_and_signer(rendered: Path):
+    md = (rendered / "report.md").read_text(encoding="utf-8")
+    lines = md.splitlines()
+    start = lines.index("**Nơi nhận:**")
+    listed = []
+    for line in lines[start + 1 :]:
+        if line.startswith("- "):
+            listed.append(line[2:])
+        elif listed:
+            break
+    assert listed == RECIPIENTS
+    assert "**TM. ỦY BAN NHÂN DÂN**  \n**CHỦ TỊCH**\n\n**Nguyễn Ngọc Trân**" in md
+    assert re.search(r"^Số: .*/BC-UBND$", md, re.M)
+    assert f"*{PLACE_DATE}*" in md
+
+    path = rendered / "report.docx"
+    recipients, signer = signer_and_recipient_cells(path)
+    assert [p.text.removeprefix("- ") for p in recipients.paragraphs[1:]] == RECIPIENTS
+    assert all(p.text.startswith("- ") for p in recipients.paragraphs[1:])
+    signer_lines = [p for p in signer.paragraphs if p.text.strip()]
+    assert [p.text for p in signer_lines] == SIGNER
+    assert all(r.bold for p in signer_lines for r in p.runs)
+
+    d = docx.Document(str(path))
+    header_cells = [c for row in d.tables[0].rows for c in row.cells]
+    header_paragraphs = [p for c in header_cells for p in c.paragraphs if p.text.strip()]
+    place = [p for p in header_paragraphs if p.text == PLACE_DATE]
+    assert len(place) == 1, [p.text for p in header_paragraphs]
+    assert place[0].runs and all(r.italic for r in place[0].runs)
+    number = [p.text for p in header_paragraphs if p.text.startswith("Số:")]
+    assert len(number) == 1 and number[0].endswith("/BC-UBND")
+
+
+def test_docx_layout_of_real_report(example, rendered: Path):
+    path = rendered / "report.docx"
+    d = docx.Document(str(path))
+    section = d.sections[0]
+    assert section.page_width.mm == pytest.approx(210, abs=0.5)
+    assert section.page_height.mm == pytest.approx(297, abs=0.5)
+    assert 20 - 0.1 <= section.top_margin.mm <= 25 + 0.1
+    assert 20 - 0.1 <= section.bottom_margin.mm <= 25 + 0.1
+    assert 30 - 0.1 <= section.left_margin.mm <= 35 + 0.1
+    assert 15 - 0.1 <= section.right_margin.mm <= 20 + 0.1
+
+    normal = d.styles["Normal"]
+    assert normal.font.name == "Times New Roman"
+    assert 13 <= normal.font.size.pt <= 14
+
+    with zipfile.ZipFile(path) as z:
+        body = etree.fromstring(z.read("word/document.xml"))
+    refs = body.findall(".//w:footnoteReference", W)
+    assert [r.get(f"{{{W_NS}}}id") for r in refs] == ["1", "2"]
+    assert sorted(footnote_texts(path)) == [1, 2]
+
+    # Every block of the report is one top-level paragraph: justified, the note centred.
+    rt, result = example
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
+    texts = [b.text for b in doc.blocks]
+    paragraphs = [p for p in d.paragraphs if p.text in texts]
+    assert [p.text for p in paragraphs] == texts
+    for block, paragraph in zip(doc.blocks, paragraphs, strict=True):
+        want = WD_ALIGN_PARAGRAPH.CENTER if block.kind == "note" else WD_ALIGN_PARAGRAPH.JUSTIFY
+        assert paragraph.alignment == want, block.text[:60]
+
+
+def test_html_is_escaped(example, tmp_path: Path):
+    rt, result = example
+    payload = "<script>alert(1)</script>"
+    changed = _with_values(result, nv_tuyen_dung=payload)
+    doc = build_document(rt.env, changed, rt.report, rt.cfg.body, REPORT_DATE)
+    write_report(rt.env, doc, changed, rt.report, tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert f"Về tuyển dụng công chức, viên chức: {payload}" in html_text(tmp_path / "report.html")
+
+
+def test_missing_figure_fails_loudly(example):
+    rt, result = example
+    report = rt.report
+    n = next(i for i, s in enumerate(report.sections) if s.heading == "1. Cải cách thể chế")
+    section = report.sections[n]
+    broken = section.model_copy(
+        update={"paragraphs": (*section.paragraphs, "Có {{ f.does_not_exist }} văn bản.")}
+    )
+    k = len(section.paragraphs)
+    bad = report.model_copy(
+        update={"sections": (*report.sections[:n], broken, *report.sections[n + 1 :])}
+    )
+    with pytest.raises(RenderError) as exc:
+        build_document(rt.env, result, bad, rt.cfg.body, REPORT_DATE)
+    message = str(exc.value)
+    assert f"sections[{n}].paragraphs[{k}]" in message
+    assert "does_not_exist" in message
+
+
+def test_appendix_workbook(example, rendered: Path):
+    _, result = example
+    wb = openpyxl.load_workbook(rendered / "phu-luc.xlsx")
+    assert wb.sheetnames == ["Phụ lục 01", "Phụ lục 02"]
+
+    ws = wb["Phụ lục 01"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[1][:4] == ("Mã", "Chỉ tiêu", "Đơn vị tính", "Kết quả")
+    by_code = {r[0]: r for r in rows[2:]}
+    assert by_code["tthc_tiep_nhan"][3] == 145
+    assert by_code["tc_thu_nsnn_pct"][3] == pytest.approx(43.5)
+    assert by_code["tc_thu_nsnn"][4] == 257700  # the plan column
+
+    ws2 = wb["Phụ lục 02"]
+    rows = list(ws2.iter_rows(values_only=True))
+    assert "14/14" in rows[0][0] and "13/14" in rows[0][0]
+    assert rows[1][:5] == ("Mã đơn vị", "Đơn vị", "Trạng thái", "Phiên bản", "Đúng hạn")
+    units = rows[2:]
+    assert len(units) == 14
+    assert [u[0] for u in units] == result.expected
+    assert all(u[2] == "valid" for u in units)
+    on_time = {u[0]: u[4] for u in units}
+    assert on_time.pop("SON-MUA") == "trễ"
+    assert set(on_time.values()) == {"có"}
+    assert {u[0]: u[3] for u in units}["TCKH"] == 2
+
+
+def test_content_digest_ignores_date(example):
+    rt, result = example
+
+    def digest(res: Consolidated, day: dt.date) -> str:
+        return content_digest(build_document(rt.env, res, rt.report, rt.cfg.body, day), res)
+
+    first = build_document(rt.env, result, rt.report, rt.cfg.body, dt.date(2022, 4, 5))
+    second = build_document(rt.env, result, rt.report, rt.cfg.body, dt.date(2022, 4, 6))
+    assert first.place_date != second.place_date
+    assert digest(result, dt.date(2022, 4, 5)) == digest(result, dt.date(2022, 4, 6))
+    changed = _with_values(result, tthc_tiep_nhan=146.0, tthc_dang_giai_quyet=16.0)
+    assert digest(changed, dt.date(2022, 4, 5)) != digest(result, dt.date(2022, 4, 5))
