@@ -1,0 +1,137 @@
+"""The config folder: the bundled one loads; each broken copy stops with file and key named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from baocao.config import ConfigError, load_config
+from baocao.settings import PROJECT_ROOT
+
+CONFIG = PROJECT_ROOT / "config"
+REPORT = "reports/cchc-quarterly.yaml"
+
+
+def test_bundled_config_loads():
+    cfg = load_config(CONFIG)
+    assert len(cfg.units) == 14
+    assert list(cfg.reports) == ["cchc-quarterly"]
+    report = cfg.report()
+    assert report.id == "cchc-quarterly"
+    assert report.layout.margin_left_mm == 30
+    assert cfg.expected_units(report) == [u.code for u in cfg.units]
+    communes = cfg.resolve_owners(("@communes",))
+    assert len(communes) == 9 and "SON-LIEN" in communes
+    assert [i.code for i in cfg.indicators_of(report, "MOTCUA")] == [
+        "tthc_tiep_nhan",
+        "tthc_da_giai_quyet",
+        "tthc_dang_giai_quyet",
+    ]
+
+
+def test_unknown_report_id_names_the_known_ones():
+    with pytest.raises(ConfigError, match="cchc-quarterly"):
+        load_config(CONFIG).report("nope")
+
+
+def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the bundled config with one text edit in `file`."""
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    path = root / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {file}; the bundled config changed"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return root
+
+
+def _error(root: Path) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load_config(root)
+    return str(exc.value)
+
+
+def test_unknown_owner_unit(tmp_path):
+    msg = _error(_broken(tmp_path, REPORT, "owners: [NV]}", "owners: [XX]}"))
+    assert "cchc-quarterly.yaml" in msg
+    assert "nv_nv_hoan_thanh" in msg and "`owners`" in msg and "'XX'" in msg
+
+
+def test_unknown_owner_group(tmp_path):
+    msg = _error(_broken(tmp_path, REPORT, '"@communes"]', '"@villages"]'))
+    assert "cchc-quarterly.yaml" in msg and "'@villages'" in msg
+
+
+def test_sum_rule_with_unknown_indicator(tmp_path):
+    root = _broken(
+        tmp_path,
+        REPORT,
+        "parts: [tc_chi_huyen, tc_chi_xa]",
+        "parts: [tc_chi_huyen, tc_chi_khac]",
+    )
+    msg = _error(root)
+    assert "cchc-quarterly.yaml" in msg
+    assert "sum_rules" in msg and "tc_tong_chi" in msg and "'tc_chi_khac'" in msg
+
+
+def test_bad_yaml_syntax(tmp_path):
+    msg = _error(_broken(tmp_path, "schedule.yaml", "open_hour: 8", "open_hour: [8"))
+    assert "schedule.yaml" in msg
+    assert "not valid YAML" in msg
+    assert "line " in msg
+
+
+def test_contact_with_neither_url_nor_email(tmp_path):
+    root = _broken(
+        tmp_path,
+        "units.yaml",
+        "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn, tags: [cchc]}]",
+        "contacts: [{tags: [cchc]}]",
+    )
+    msg = _error(root)
+    assert "units.yaml" in msg
+    assert "`units.0.contacts.0`" in msg
+    assert "url" in msg and "email" in msg
+
+
+def test_contact_with_bad_email(tmp_path):
+    root = _broken(
+        tmp_path, "units.yaml", "email: phongtuphap@sontay.quangngai.gov.vn", "email: phongtuphap"
+    )
+    msg = _error(root)
+    assert "units.yaml" in msg and "`units.1.contacts.0`" in msg and "'phongtuphap'" in msg
+
+
+def test_margin_out_of_range(tmp_path):
+    msg = _error(_broken(tmp_path, REPORT, "margin_left_mm: 30", "margin_left_mm: 10"))
+    assert "cchc-quarterly.yaml" in msg
+    assert "`layout.margin_left_mm`" in msg
+    assert "30" in msg
+
+
+def test_jinja_syntax_error_in_paragraph(tmp_path):
+    root = _broken(tmp_path, REPORT, "{{ f.nv_tien_do_pct }}", "{{ f.nv_tien_do_pct }")
+    msg = _error(root)
+    assert "cchc-quarterly.yaml" in msg
+    assert "`sections[0].paragraphs[1]`" in msg
+    assert "template error" in msg
+
+
+def test_unknown_key_is_refused(tmp_path):
+    msg = _error(_broken(tmp_path, "schedule.yaml", "open_hour: 8", "open_hour: 8\nopen_hours: 9"))
+    assert "schedule.yaml" in msg and "`open_hours`" in msg
+
+
+def test_missing_units_yaml(tmp_path):
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    (root / "units.yaml").unlink()
+    msg = _error(root)
+    assert "units.yaml" in msg and "missing" in msg
+
+
+def test_missing_config_folder(tmp_path):
+    msg = _error(tmp_path / "nowhere")
+    assert "nowhere" in msg

@@ -1,0 +1,147 @@
+"""The flows under a real Prefect API (the session's test harness): the demo cycle end to
+end, messages through a real SMTP server on loopback, reruns that send nothing new."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from docx import Document as DocxDocument
+from prefect import Flow
+
+from baocao.mailcatcher import MailCatcher
+from baocao.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_prefect_yaml_entrypoint_is_a_flow():
+    spec = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    assert len(spec["deployments"]) >= 5
+    for dep in spec["deployments"]:
+        path, name = dep["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert isinstance(getattr(module, name), Flow), dep["entrypoint"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(prefect_harness, tmp_path_factory):
+    """The README's demo, run once into a temporary folder."""
+    from baocao.demo import run_demo
+
+    mp = pytest.MonkeyPatch()
+    for key in ("BAOCAO_DATA_DIR", "BAOCAO_MAIL_URL"):  # run_demo sets these; restore after
+        mp.setenv(key, "unset")
+    out = tmp_path_factory.mktemp("demo")
+    result = run_demo(out)
+    yield result
+    mp.undo()
+
+
+def test_demo_writes_every_output(demo_run):
+    out = demo_run["out"]
+    for name in ("report.md", "report.html", "report.docx", "phu-luc.xlsx"):
+        assert (out / name).stat().st_size > 1000, name
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for figure in (
+        "tiếp nhận 145 hồ sơ",
+        "112.108 triệu đồng, đạt 43,5%",
+        "12.746/58.708 triệu đồng, đạt 21,7%",
+        "đã giải ngân 2.266,020 triệu đồng, đạt 3,5%",
+        "11/11 nhiệm vụ",
+        "22 đơn vị",
+    ):
+        assert figure in md
+    text = "\n".join(p.text for p in DocxDocument(str(out / "report.docx")).paragraphs)
+    assert "40.898 triệu đồng" in text and "5.791 triệu đồng" in text  # the corrected TCKH version
+
+
+def _mails(folder: Path):
+    import email
+    import email.policy
+
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in sorted(folder.glob("*.eml"))
+    ]
+
+
+def test_messages_really_travel(demo_run):
+    mails = _mails(demo_run["mail"])
+    by_kind = {"request": [], "rejection": [], "report": [], "reminder": []}
+    for m in mails:
+        subject = str(m["Subject"])
+        kind = (
+            "rejection"
+            if "chưa hợp lệ" in subject
+            else "report"
+            if "] Báo cáo Kết quả" in subject
+            else "request"
+            if "Đề nghị báo cáo" in subject
+            else "reminder"
+        )
+        by_kind[kind].append(m)
+    assert len(by_kind["request"]) == 14
+    for m in by_kind["request"]:
+        names = [a.get_filename() for a in m.iter_attachments()]
+        assert len(names) == 1 and names[0].endswith("_2022-Q1.xlsx")
+    [rejection] = by_kind["rejection"]
+    assert str(rejection["To"]) == "phongtckh@sontay.quangngai.gov.vn"
+    body = rejection.get_body(preferencelist=("plain", "html")).get_content()
+    assert "tc_tong_chi" in body and "40.826" in body and "BaoCao!E12" in body
+    recipients = {str(m["To"]) for m in by_kind["report"]}
+    assert recipients == {
+        "sonoivu@quangngai.gov.vn",
+        "vanphong.huyenuy@sontay.quangngai.gov.vn",
+        "thuongtruc.hdnd@sontay.quangngai.gov.vn",
+        "lanhdao.ubnd@sontay.quangngai.gov.vn",
+        "phongnoivu@sontay.quangngai.gov.vn",
+        "vanphong@sontay.quangngai.gov.vn",
+    }
+    for m in by_kind["report"]:
+        attached = {a.get_filename(): a.get_payload(decode=True) for a in m.iter_attachments()}
+        assert attached["report.docx"] == (demo_run["out"] / "report.docx").read_bytes()
+        assert "phu-luc.xlsx" in attached
+    assert by_kind["reminder"], "the late units were reminded"
+    assert not any(
+        "TCKH" in str(m["Subject"]) and "Sơn Tân" in str(m["Subject"]) for m in by_kind["reminder"]
+    )
+
+
+def test_second_publish_sends_nothing_new(demo_run, tmp_path, monkeypatch):
+    from flows.publish_report import publish_report
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        again = publish_report(period="2022-Q1", report_date="2022-04-06", as_of="2022-04-06T09:00")
+        assert again["new_version"] is False and again["queued"] == 0 and again["sent"] == 0
+        assert mail.received == []
+        forced = publish_report(period="2022-Q1", force=True, as_of="2022-04-06T10:00")
+        assert forced["queued"] == 6 and forced["sent"] == 6
+        assert len(mail.received) == 6
+
+
+def test_rerun_of_open_period_sends_nothing(demo_run, tmp_path, monkeypatch):
+    from flows.open_period import open_period
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        r = open_period(period="2022-Q1", as_of="2022-03-08T08:00")
+        assert r["new_requests"] == 0 and r["queued_messages"] == 0 and mail.received == []
+        one = open_period(period="2022-Q1", units=["TP"], force=True, as_of="2022-03-08T09:00")
+        assert one["queued_messages"] == 1 and [m.rcpt for m in mail.received] == [
+            ["phongtuphap@sontay.quangngai.gov.vn"]
+        ]
+
+
+def test_bad_parameters_fail_with_a_clear_message(prefect_harness):
+    from flows.open_period import open_period
+
+    with pytest.raises(ValueError, match="2022-Q5"):
+        open_period(period="2022-Q5")
+    with pytest.raises(ValueError, match="NOPE"):
+        open_period(period="2022-Q1", units=["NOPE"], as_of="2022-03-07T08:00")

@@ -1,0 +1,133 @@
+"""The outbox: exactly once per intent, failures recorded and retried, through real SMTP on
+loopback and a Zalo API stand-in on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlmodel import select
+
+from baocao import crud
+from baocao.config import Contact
+from baocao.db import session_scope
+from baocao.mailcatcher import MailCatcher, free_port
+from baocao.models import OutboxMessage
+from tasks.notify import deliver_outbox, messages_for
+from tests.conftest import make_runtime
+
+pytestmark = pytest.mark.integration
+
+
+def _rows(mail_url: str, key: str = "test:1", attachments=None, contacts=None):
+    return messages_for(
+        key=key,
+        kind="request",
+        period_code="2022-Q1",
+        unit_code="NV",
+        recipient="NV",
+        contacts=contacts or [Contact(email="nv@example.vn")],
+        mail_url=mail_url,
+        subject="Đề nghị báo cáo Quý I/2022",
+        body="Kính gửi Phòng Nội vụ",
+        attachments=attachments or [],
+    )
+
+
+def _status(rt):
+    with session_scope(rt.engine) as s:
+        return {m.key: (m.status, m.attempts, m.last_error) for m in s.exec(select(OutboxMessage))}
+
+
+def test_sent_once_with_attachment(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    form = tmp_path / "NV_2022-Q1.xlsx"
+    form.write_bytes(b"PK-not-really-a-form")
+    with MailCatcher(tmp_path / "mail") as mail:
+        with session_scope(rt.engine) as s:
+            assert len(crud.enqueue(s, messages=_rows(mail.mail_url, attachments=[str(form)]))) == 1
+            assert crud.enqueue(s, messages=_rows(mail.mail_url, attachments=[str(form)])) == []
+        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}
+        assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 0}
+        [got] = mail.received
+        assert got.rcpt == ["nv@example.vn"] and got.subject == "Đề nghị báo cáo Quý I/2022"
+        assert got.attachments() == {"NV_2022-Q1.xlsx": b"PK-not-really-a-form"}
+        assert got.path.suffix == ".eml" and got.path.read_bytes()
+
+
+def test_failed_delivery_is_recorded_and_retried_next_run(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    port = free_port()
+    url = f"mailto://127.0.0.1:{port}?from=baocao@example.vn&mode=insecure"
+    with session_scope(rt.engine) as s:
+        crud.enqueue(s, messages=_rows(url))
+    assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 1}
+    [(status, attempts, error)] = _status(rt).values()
+    assert status == "failed" and attempts == 1 and error
+    with MailCatcher(tmp_path / "mail", port=port) as mail:  # the server is back
+        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}
+        assert len(mail.received) == 1
+    [(status, attempts, error)] = _status(rt).values()
+    assert status == "sent" and attempts == 2 and error == ""
+
+
+def test_missing_attachment_is_a_failure_not_a_silent_send(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    with MailCatcher(tmp_path / "mail") as mail:
+        with session_scope(rt.engine) as s:
+            crud.enqueue(
+                s, messages=_rows(mail.mail_url, attachments=[str(tmp_path / "gone.docx")])
+            )
+        assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 1}
+        assert mail.received == []
+    assert "gone.docx" in next(iter(_status(rt).values()))[2]
+
+
+class _Zalo(BaseHTTPRequestHandler):
+    answer = {"error": -216, "message": "Access token is invalid"}
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers["Content-Length"])
+        _Zalo.seen.append(
+            (self.path, self.headers["access_token"], json.loads(self.rfile.read(length)))
+        )
+        body = json.dumps(_Zalo.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_zalo_and_mail_for_one_unit_and_zalo_error_stays_pending(tmp_path, monkeypatch):
+    rt = make_runtime(tmp_path / "data")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Zalo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("BAOCAO_ZALO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("BAOCAO_ZALO_ACCESS_TOKEN", "tok-123")
+    contacts = [Contact(email="nv@example.vn"), Contact(url="zalo://8812345")]
+    try:
+        with MailCatcher(tmp_path / "mail") as mail:
+            with session_scope(rt.engine) as s:
+                crud.enqueue(s, messages=_rows(mail.mail_url, contacts=contacts))
+            assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 1}  # API said -216
+            status = _status(rt)
+            assert status["test:1:zalo://8812345"][0] == "failed"
+            assert "-216" in status["test:1:zalo://8812345"][2]
+            _Zalo.answer = {"error": 0, "message": "Success", "data": {"message_id": "m1"}}
+            assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}  # only Zalo retried
+            assert len(mail.received) == 1
+            path, token, body = _Zalo.seen[-1]
+            assert path == "/v3.0/oa/message/cs" and token == "tok-123"
+            assert (
+                body["recipient"] == {"user_id": "8812345"}
+                and "Kính gửi" in body["message"]["text"]
+            )
+    finally:
+        server.shutdown()

@@ -1,0 +1,79 @@
+"""Reminders over a simulated month: a fake clock in the domain functions, not in Prefect."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import select
+
+from baocao.config import Reminders
+from baocao.db import session_scope
+from baocao.models import OutboxMessage
+from baocao.periods import Period
+from tasks.remind import queue_reminders, reminder_step
+from tests.conftest import make_runtime, open_example
+
+POLICY = Reminders(
+    working_days_before=(7, 3, 1),
+    on_the_day=True,
+    overdue_every_working_days=2,
+    escalate_after_working_days=3,
+)
+
+
+def test_policy_steps_across_a_month():
+    last_day = dt.date(2022, 3, 16)  # Wednesday
+    days = [dt.date(2022, 3, 1) + dt.timedelta(days=n) for n in range(31)]
+    steps = {d: reminder_step(d, last_day, POLICY) for d in days}
+    fired = {d.isoformat(): s[0] for d, s in steps.items() if s}
+    assert fired == {
+        "2022-03-07": "before-7",
+        "2022-03-11": "before-3",
+        "2022-03-15": "before-1",
+        "2022-03-16": "due-day",
+        "2022-03-18": "overdue-2",
+        "2022-03-22": "overdue-4",
+        "2022-03-24": "overdue-6",
+        "2022-03-28": "overdue-8",
+        "2022-03-30": "overdue-10",
+    }
+    assert all(d.weekday() < 5 for d in (dt.date.fromisoformat(k) for k in fired))
+
+
+def test_no_reminder_on_a_holiday():
+    # Hùng Kings' day 2022 was observed on Monday 11/04/2022.
+    assert reminder_step(dt.date(2022, 4, 11), dt.date(2022, 4, 14), POLICY) is None
+
+
+def test_simulated_period_sends_exactly_the_policy(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    period = Period.parse("2022-Q1")
+    day = dt.date(2022, 3, 1)
+    while day <= dt.date(2022, 3, 31):
+        queue_reminders(rt, period=period, today=day, units=None)
+        queue_reminders(rt, period=period, today=day, units=None)  # a rerun the same day
+        day += dt.timedelta(days=1)
+    with session_scope(rt.engine) as s:
+        keys = [
+            m.key for m in s.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
+        ]
+    nv = sorted(
+        k.split(":")[4] for k in keys if ":NV:" in k and ":head" not in k and "chairman" not in k
+    )
+    assert nv == sorted(
+        [
+            "before-7",
+            "before-3",
+            "before-1",
+            "due-day",
+            "overdue-2",
+            "overdue-4",
+            "overdue-6",
+            "overdue-8",
+            "overdue-10",
+        ]
+    )
+    escalations = sorted(k.split(":")[4] for k in keys if ":NV:" in k and ":head:NV" in k)
+    assert escalations == ["overdue-10", "overdue-4", "overdue-6", "overdue-8"]
+    assert len(keys) == len(set(keys))

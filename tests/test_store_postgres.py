@@ -1,0 +1,158 @@
+"""The store on a real PostgreSQL: the same example, the same figures as on SQLite.
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres, database test). Each test run
+works in its own schema (baocao_test_<8 hex>), reached through the URL's
+`options=-csearch_path=<schema>`, and drops it at the end; other schemas (public included)
+are left alone. Without a server the tests are skipped, except in CI (CI set), where they fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from sqlmodel import select
+
+from baocao.db import alembic_config, session_scope
+from baocao.models import ReportingPeriod, Submission
+from baocao.runtime import build_runtime
+from baocao.settings import get_settings
+from tasks.consolidate import consolidate_period
+from tests.conftest import PERIOD, ingest_waves, open_example
+
+pytestmark = pytest.mark.integration
+
+HOST, PORT, USER, DATABASE = "127.0.0.1", 5432, "postgres", "test"
+UTC = dt.UTC
+
+
+def _run_example(settings):
+    rt = build_runtime(settings=settings)
+    open_example(rt)
+    ingest_waves(rt)
+    return rt, consolidate_period(rt, PERIOD)
+
+
+def _admin_connect() -> psycopg.Connection:
+    return psycopg.connect(
+        host=HOST, port=PORT, user=USER, dbname=DATABASE, connect_timeout=5, autocommit=True
+    )
+
+
+@pytest.fixture(scope="module")
+def pg_schema():
+    try:
+        admin = _admin_connect()
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {USER}@{HOST}:{PORT}/{DATABASE}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set: the integration database is required)")
+        pytest.skip(f"{reason} (set up PostgreSQL or run in CI to exercise this test)")
+    schema = f"baocao_test_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield schema
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def on_postgres(pg_schema, tmp_path_factory):
+    url = (
+        f"postgresql+psycopg://{USER}@{HOST}:{PORT}/{DATABASE}?options=-csearch_path%3D{pg_schema}"
+    )
+    data_dir = tmp_path_factory.mktemp("pg-data")
+    rt, result = _run_example(get_settings(data_dir=data_dir, database_url=url))
+    yield rt, result
+    rt.engine.dispose()  # no open connection may hold the schema when it is dropped
+
+
+@pytest.fixture(scope="module")
+def on_sqlite(example_runtime):
+    """The same example on the default SQLite store (conftest), for comparison."""
+    return example_runtime, consolidate_period(example_runtime, PERIOD)
+
+
+def test_engine_works_in_its_own_schema(on_postgres, pg_schema):
+    rt, _ = on_postgres
+    assert rt.engine.dialect.name == "postgresql"
+    with rt.engine.connect() as conn:
+        assert conn.execute(sa.text("select current_schema()")).scalar_one() == pg_schema
+
+
+def test_alembic_version_in_the_schema(on_postgres, pg_schema):
+    rt, _ = on_postgres
+    head = ScriptDirectory.from_config(alembic_config(rt.engine)).get_current_head()
+    with rt.engine.connect() as conn:
+        tables = set(
+            conn.execute(
+                sa.text("select table_name from information_schema.tables where table_schema = :s"),
+                {"s": pg_schema},
+            ).scalars()
+        )
+        version = conn.execute(
+            sa.text(f'select version_num from "{pg_schema}".alembic_version')
+        ).scalar_one()
+    assert "alembic_version" in tables
+    assert {"reporting_period", "submission", "submission_value", "receipt"} <= tables
+    assert version == head
+
+
+def test_same_figures_and_versions_as_sqlite(on_postgres, on_sqlite):
+    _, pg = on_postgres
+    _, lite = on_sqlite
+    assert pg.values["tthc_tiep_nhan"] == 145
+    assert pg.values["tthc_da_giai_quyet"] == 130
+    assert pg.values["tthc_dang_giai_quyet"] == 15
+    assert str(pg.values["tc_thu_nsnn_pct"]) == "43.5"
+    assert pg.completeness == "14/14"
+    assert pg.timeliness == "13/14"
+    status = pg.status.set_index("unit")
+    assert status.loc["TCKH", "state"] == "valid"
+    assert status.loc["TCKH", "version"] == 2
+    assert status.loc["TCKH", "versions"] == 2
+    assert status.loc["SON-MUA", "on_time"] in (False,)  # late, not unknown (None)
+
+    assert pg.values == lite.values
+    columns = ["unit", "state", "version", "versions", "on_time", "errors", "warnings"]
+    assert pg.status[columns].to_dict("records") == lite.status[columns].to_dict("records")
+    assert pg.missing == lite.missing
+
+
+def test_timestamps_come_back_aware_utc(on_postgres, pg_schema):
+    rt, _ = on_postgres
+    with session_scope(rt.engine) as s:
+        subs = s.exec(
+            select(Submission).where(Submission.unit_code == "TCKH").order_by(Submission.version)
+        ).all()
+        period = s.exec(select(ReportingPeriod)).one()
+    assert [(x.version, x.status) for x in subs] == [(1, "rejected"), (2, "valid")]
+    # 14/03/2022 16:40 and 16/03/2022 09:05 in Vietnam (UTC+7)
+    expected = [
+        dt.datetime(2022, 3, 14, 9, 40, tzinfo=UTC),
+        dt.datetime(2022, 3, 16, 2, 5, tzinfo=UTC),
+    ]
+    for sub, when in zip(subs, expected, strict=True):
+        assert sub.received_at.utcoffset() == dt.timedelta(0)
+        assert sub.received_at.tzinfo is UTC
+        assert sub.received_at == when
+    assert period.opened_at == dt.datetime(2022, 3, 7, 1, 0, tzinfo=UTC)
+    assert period.opened_at.tzinfo is UTC
+
+    with rt.engine.connect() as conn:
+        kinds = dict(
+            conn.execute(
+                sa.text(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = :s and table_name = 'submission'"
+                ),
+                {"s": pg_schema},
+            ).all()
+        )
+    assert kinds["received_at"] == "timestamp with time zone"

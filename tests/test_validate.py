@@ -1,0 +1,222 @@
+"""Validation of observations against the bundled definition: types, ranges, rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from baocao.config import load_config
+from baocao.settings import PROJECT_ROOT
+from tasks.validate import FINDING_COLUMNS, parse_date, parse_number, validate
+
+CFG = load_config(PROJECT_ROOT / "config")
+REPORT = CFG.report()
+PLANS = REPORT.plans[2022]
+FIGURES = yaml.safe_load(
+    (PROJECT_ROOT / "examples/son-tay-2022-q1/figures.yaml").read_text(encoding="utf-8")
+)
+FIRST_ROW = 8
+
+
+def observations(unit: str, values: dict, sub: str = "s1") -> pd.DataFrame:
+    """The unit's form as observations: one row per owned indicator, cells BaoCao!E8..."""
+    rows = [
+        {
+            "sub": sub,
+            "unit": unit,
+            "indicator": ind.code,
+            "raw": values.get(ind.code),
+            "cell": f"BaoCao!E{FIRST_ROW + n}",
+        }
+        for n, ind in enumerate(CFG.indicators_of(REPORT, unit))
+    ]
+    return pd.DataFrame(rows, columns=["sub", "unit", "indicator", "raw", "cell"])
+
+
+def cell_of(unit: str, code: str) -> str:
+    codes = [i.code for i in CFG.indicators_of(REPORT, unit)]
+    return f"BaoCao!E{FIRST_ROW + codes.index(code)}"
+
+
+def findings_for(unit: str, **changes) -> pd.DataFrame:
+    _, findings = validate(observations(unit, {**FIGURES[unit], **changes}), REPORT, CFG, PLANS)
+    return findings
+
+
+def only(findings: pd.DataFrame) -> dict:
+    assert len(findings) == 1, findings[["rule", "indicator", "message_en"]].to_dict("records")
+    return findings.iloc[0].to_dict()
+
+
+@pytest.mark.parametrize("unit", sorted(FIGURES))
+def test_example_figures_pass(unit):
+    values, findings = validate(observations(unit, FIGURES[unit]), REPORT, CFG, PLANS)
+    assert findings.empty, findings.to_dict("records")
+    assert list(findings.columns) == FINDING_COLUMNS
+    assert len(values) == len(CFG.indicators_of(REPORT, unit))
+
+
+def test_example_tckh_typed_values():
+    values, _ = validate(observations("TCKH", FIGURES["TCKH"]), REPORT, CFG, PLANS)
+    v = values.set_index("indicator")
+    assert v.at["tc_thu_nsnn", "value_num"] == 112108
+    assert v.at["dt_giai_ngan", "value_num"] == pytest.approx(2266.02)
+    assert v.at["tc_den_ngay", "value_text"] == "2022-02-21"
+
+
+def test_sum_rule_broken_by_tc_chi_xa():
+    f = only(findings_for("TCKH", tc_chi_xa=5719))
+    assert f["rule"] == "tc_tong_chi"
+    assert f["severity"] == "error"
+    assert f["unit"] == "TCKH" and f["indicator"] == "tc_chi_nsnn"
+    cell = cell_of("TCKH", "tc_chi_nsnn")
+    assert f["cell"] == cell
+    msg = f["message_vi"]
+    assert cell in msg
+    assert "40.898" in msg and "40.826" in msg
+    assert "35.107 + 5.719" in msg
+    assert "Tổng chi ngân sách Nhà nước" in msg
+    assert "tc_tong_chi" in f["message_en"]
+
+
+def test_sum_rule_counts_per_submission():
+    good = observations("MOTCUA", FIGURES["MOTCUA"], sub="a")
+    bad = observations(
+        "SON-BUA", {**FIGURES["SON-BUA"], "tthc_da_giai_quyet": 7}, sub="b"
+    )  # 7 != 7 + 1
+    _, findings = validate(pd.concat([good, bad], ignore_index=True), REPORT, CFG, PLANS)
+    f = only(findings)
+    assert (f["sub"], f["unit"], f["rule"]) == ("b", "SON-BUA", "tthc_tong_ho_so")
+
+
+def test_text_in_a_number_is_a_type_error():
+    f = only(findings_for("TCKH", tc_thu_nsnn="abc"))
+    assert (f["rule"], f["severity"], f["indicator"]) == ("type", "error", "tc_thu_nsnn")
+    assert f["cell"] == cell_of("TCKH", "tc_thu_nsnn")
+    assert "'abc'" in f["message_vi"]
+
+
+def test_bad_date_is_a_type_error():
+    f = only(findings_for("TCKH", tc_den_ngay="31/02/2022"))
+    assert (f["rule"], f["indicator"]) == ("type", "tc_den_ngay")
+    assert "dd/mm/yyyy" in f["message_vi"]
+
+
+def test_fraction_in_an_integer():
+    f = only(findings_for("TCKH", tc_kl_thanh_tra_ton=1.5))
+    assert (f["rule"], f["severity"], f["indicator"]) == ("integer", "error", "tc_kl_thanh_tra_ton")
+
+
+def test_negative_is_out_of_range():
+    f = only(findings_for("TCKH", tc_kl_kiem_toan_ton=-1))
+    assert (f["rule"], f["severity"], f["indicator"]) == ("range", "error", "tc_kl_kiem_toan_ton")
+
+
+def test_missing_required_value():
+    f = only(findings_for("TCKH", tc_thu_nsnn=None))
+    assert (f["rule"], f["severity"], f["indicator"]) == ("required", "error", "tc_thu_nsnn")
+    assert f["cell"] == cell_of("TCKH", "tc_thu_nsnn")
+
+
+def test_required_row_absent_from_the_file():
+    obs = observations("VHTT", FIGURES["VHTT"]).iloc[:1]
+    _, findings = validate(obs, REPORT, CFG, PLANS)
+    f = only(findings)
+    assert (f["rule"], f["indicator"], f["cell"]) == ("required", "vhtt_chu_ky_so_pct", "")
+
+
+def test_blank_optional_text_is_fine():
+    assert findings_for("TP", tp_nguon="  ").empty
+
+
+def test_percent_above_100_is_out_of_range():
+    f = only(findings_for("VHTT", vhtt_vb_dien_tu_pct=120))
+    assert (f["rule"], f["indicator"]) == ("range", "vhtt_vb_dien_tu_pct")
+    assert "100" in f["message_vi"]
+
+
+def test_percent_as_vietnamese_text():
+    values, findings = validate(
+        observations("VHTT", {"vhtt_vb_dien_tu_pct": "43,5%", "vhtt_chu_ky_so_pct": "100%"}),
+        REPORT,
+        CFG,
+        PLANS,
+    )
+    assert findings.empty
+    assert values.set_index("indicator").at["vhtt_vb_dien_tu_pct", "value_num"] == 43.5
+
+
+def test_not_above_rule():
+    findings = findings_for("NV", nv_nv_hoan_thanh=12)  # 12 done of 11 planned
+    assert set(zip(findings["rule"], findings["severity"], strict=True)) == {
+        ("nv_tien_do", "error"),
+        ("plausible:nv_tien_do_pct", "warning"),  # 109,1% > 100%
+    }
+    assert set(findings["indicator"]) == {"nv_nv_hoan_thanh"}
+
+
+def test_indicator_not_on_the_form_is_a_warning():
+    obs = observations("VHTT", FIGURES["VHTT"])
+    extra = pd.DataFrame(
+        [
+            {
+                "sub": "s1",
+                "unit": "VHTT",
+                "indicator": "tthc_tiep_nhan",
+                "raw": 5,
+                "cell": "BaoCao!E10",
+            }
+        ]
+    )
+    values, findings = validate(pd.concat([obs, extra], ignore_index=True), REPORT, CFG, PLANS)
+    f = only(findings)
+    assert (f["rule"], f["severity"], f["indicator"]) == (
+        "unknown_indicator",
+        "warning",
+        "tthc_tiep_nhan",
+    )
+    assert "BaoCao!E10" in f["message_vi"]
+    assert "tthc_tiep_nhan" not in set(values["indicator"])
+
+
+def test_implausible_derived_percentage_is_a_warning():
+    f = only(findings_for("TCKH", tc_thu_nsnn=600000))
+    assert f["rule"] == "plausible:tc_thu_nsnn_pct"
+    assert f["severity"] == "warning"
+    assert f["cell"] == cell_of("TCKH", "tc_thu_nsnn")
+
+
+@pytest.mark.parametrize(
+    ("raw", "number"),
+    [
+        ("2.266,020", 2266.02),
+        ("112.108", 112108),
+        ("43,5%", 43.5),
+        (2266.02, 2266.02),
+        (112108, 112108),
+        ("1 234", 1234),
+        ("-5", -5),
+        ("2266.02", 2266.02),
+    ],
+)
+def test_parse_number(raw, number):
+    assert parse_number(raw) == pytest.approx(number)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None, "abc", True, float("nan"), "1,2,3"])
+def test_parse_number_gives_none(raw):
+    assert parse_number(raw) is None
+
+
+def test_parse_number_keeps_a_float_unchanged():
+    assert parse_number(2266.02) == 2266.02
+
+
+def test_parse_date():
+    import datetime as dt
+
+    for raw in ("21/02/2022", "2022-02-21", "21.02.2022", dt.date(2022, 2, 21)):
+        assert parse_date(raw) == dt.date(2022, 2, 21)
+    assert parse_date(dt.datetime(2022, 2, 21, 8, 0)) == dt.date(2022, 2, 21)
+    assert parse_date("21 tháng 2") is None
