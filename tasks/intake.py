@@ -121,6 +121,7 @@ def ingest_files(
     settings = rt.settings
     results: list[IntakeResult] = []
     staged: list[tuple[Receipt, list[dict]]] = []
+    seen: set[str] = set()  # digests of this batch: the same file twice is one submission
     with session_scope(rt.engine) as s:
         tokens = crud.token_map(s)
     for path in paths:
@@ -134,7 +135,8 @@ def ingest_files(
             outcome="received",
         )
         with session_scope(rt.engine) as s:
-            duplicate = sha in crud.known_sha256(s, sha256s=[sha])
+            duplicate = sha in seen or sha in crud.known_sha256(s, sha256s=[sha])
+        seen.add(sha)
         if duplicate:
             _close(
                 rt,

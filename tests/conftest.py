@@ -46,3 +46,24 @@ def example_runtime(tmp_path_factory) -> Runtime:
     open_example(rt)
     ingest_waves(rt)
     return rt
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory):
+    """No test writes into the clone's ./data or talks to a Prefect server of the developer's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BAOCAO_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for key in ("BAOCAO_DATABASE_URL", "BAOCAO_CONFIG_DIR", "BAOCAO_INBOX_DIR", "BAOCAO_MAIL_URL"):
+        mp.delenv(key, raising=False)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real Prefect API (temporary SQLite, server subprocess) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
