@@ -269,5 +269,53 @@ def form(
     console.print(f"{out} ({len(content):,} bytes)")
 
 
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Flow runs at once (processes)")] = 4,
+    ingest_minutes: Annotated[
+        int, typer.Option("--ingest-every", help="Minutes between inbox checks")
+    ] = 5,
+    once: Annotated[
+        bool, typer.Option("--register-only", help="Register the deployments, print, exit")
+    ] = False,
+) -> None:
+    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200."""
+    from baocao.periods import now_vn
+    from baocao.serve import ensure_server
+    from baocao.settings import get_settings
+
+    api, _proc = _run(ensure_server, get_settings().data_dir / "prefect-server.log")
+    os.environ["PREFECT_API_URL"] = api
+    from baocao.serve import build_deployments
+
+    deployments, times = _run(build_deployments, now_vn(), _cfg(config), ingest_minutes)
+    ui = api.removesuffix("/api")
+    table = Table("deployment", "next runs (Asia/Ho_Chi_Minh)", title=f"Prefect UI: {ui}")
+    for d in deployments:
+        upcoming = [t for t in times.get(d.name, []) if t > now_vn()][:3]
+        when = ", ".join(t.strftime("%d/%m/%Y %H:%M") for t in upcoming) or (
+            f"every {ingest_minutes} min" if d.name == "ingest-submissions" else "on demand"
+        )
+        table.add_row(d.name, when)
+    console.print(table)
+    if once:
+        for d in deployments:
+            d.apply()
+        console.print(
+            f"registered {len(deployments)} deployments at {ui}"
+            + (f"; the server started for this (pid {_proc.pid}) keeps running" if _proc else "")
+        )
+        return
+    from prefect import serve as prefect_serve
+
+    console.print(f"serving; open {ui} to run, rerun or approve (Ctrl+C stops)")
+    try:
+        prefect_serve(*deployments, limit=limit)
+    finally:
+        if _proc is not None:
+            _proc.terminate()
+
+
 if __name__ == "__main__":
     app()

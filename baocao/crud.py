@@ -115,6 +115,18 @@ def findings_for(session: Session, *, submission_id: int) -> list[Finding]:
     return list(session.exec(select(Finding).where(Finding.submission_id == submission_id)))
 
 
+SUBMISSION_COLUMNS = [
+    "submission_id",
+    "unit",
+    "version",
+    "received_at",
+    "late",
+    "status",
+    "errors",
+    "warnings",
+]
+
+
 def submissions_frame(session: Session, *, period_id: int) -> pd.DataFrame:
     """Every submission of the period with its error/warning counts, one row each."""
     stmt = (
@@ -134,17 +146,7 @@ def submissions_frame(session: Session, *, period_id: int) -> pd.DataFrame:
         .order_by(Submission.unit_code, Submission.version)
     )
     rows = session.exec(stmt).all()
-    cols = [
-        "submission_id",
-        "unit",
-        "version",
-        "received_at",
-        "late",
-        "status",
-        "errors",
-        "warnings",
-    ]
-    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+    return pd.DataFrame([tuple(r) for r in rows], columns=SUBMISSION_COLUMNS)
 
 
 def values_frame(session: Session, *, submission_ids: Sequence[int]) -> pd.DataFrame:

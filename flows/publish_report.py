@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, pause_flow_run
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.exceptions import FlowPauseTimeout
 from pydantic import Field
 
+from baocao.periods import now_vn
 from flows.common import (
     AS_OF_HELP,
     CONFIG_HELP,
@@ -18,6 +20,7 @@ from flows.common import (
     pick_period,
     start,
 )
+from tasks.approve import Decision, approval_prompt, record_decision
 from tasks.consolidate import consolidate_task, require_complete
 from tasks.notify import deliver_outbox_task
 from tasks.publish import queue_report_task, render_version_task
@@ -41,10 +44,33 @@ def publish_report(
     result = consolidate_task(rt, p)
     require_complete(result, rt.cfg, rt.report)
     row, new = render_version_task(rt, result, day, now)
+    publish_artifacts(rt, result, row)
+    if rt.cfg.schedule.approval_required and row.status != "approved":
+        row = wait_for_approval(rt, row, result)
+        if row.status != "approved":
+            get_run_logger().warning(
+                "%s v%d %s by %s: %s; draft kept, nothing sent",
+                p.code,
+                row.version,
+                row.status,
+                row.decided_by,
+                row.comment,
+            )
+            return {
+                "period": p.code,
+                "version": row.version,
+                "folder": row.folder,
+                "new_version": new,
+                "queued": 0,
+                "sent": 0,
+                "failed": 0,
+                "status": row.status,
+                "completeness": result.completeness,
+                "timeliness": result.timeliness,
+            }
     tag = log_force(force, f"the report of {p.code}")
     queued = queue_report_task(rt, result, row, tag)
     sent = deliver_outbox_task(rt.engine, kinds=["report"], period_code=p.code)
-    publish_artifacts(rt, result, row)
     get_run_logger().info(
         "%s v%d (%s): %d notice(s) queued; delivery %s",
         p.code,
@@ -60,9 +86,38 @@ def publish_report(
         "new_version": new,
         "queued": len(queued),
         **sent,
+        "status": row.status,
         "completeness": result.completeness,
         "timeliness": result.timeliness,
     }
+
+
+def wait_for_approval(rt, row, result):
+    """Pause for the administrator's decision in the UI and store it; a timeout keeps the draft."""
+    hours = rt.cfg.schedule.approval_timeout_hours
+    prompt = approval_prompt(row, result.completeness, result.timeliness)
+    try:
+        decision = pause_flow_run(
+            wait_for_input=Decision.with_initial_data(description=prompt), timeout=int(hours * 3600)
+        )
+    except FlowPauseTimeout:
+        return record_decision(
+            rt,
+            row.id,
+            status="timed_out",
+            decided_by=None,
+            comment=f"no decision within {hours:g} h",
+            now=now_vn(),
+        )
+    status = "approved" if decision.decision == "approve" else "sent_back"
+    return record_decision(
+        rt,
+        row.id,
+        status=status,
+        decided_by=decision.decided_by,
+        comment=decision.comment,
+        now=now_vn(),
+    )
 
 
 def publish_artifacts(rt, result, row) -> None:

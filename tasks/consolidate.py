@@ -225,18 +225,7 @@ def load_period(rt: Runtime, period: Period) -> tuple[pd.DataFrame, pd.DataFrame
     with session_scope(rt.engine) as s:
         row = crud.get_period(s, report_id=rt.report.id, code=period.code)
         if row is None:
-            empty = pd.DataFrame(
-                columns=[
-                    "submission_id",
-                    "unit",
-                    "version",
-                    "received_at",
-                    "late",
-                    "status",
-                    "errors",
-                    "warnings",
-                ]
-            )
+            empty = pd.DataFrame(columns=crud.SUBMISSION_COLUMNS)
             return empty, crud.values_frame(s, submission_ids=[])
         subs = crud.submissions_frame(s, period_id=row.id)
         values = crud.values_frame(s, submission_ids=subs["submission_id"].tolist())

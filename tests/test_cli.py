@@ -1,0 +1,57 @@
+"""The command line: help on every verb, clean errors for a user's mistakes, status as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from baocao.cli import app
+
+runner = CliRunner()
+VERBS = ["demo", "open", "ingest", "remind", "publish", "status", "form", "serve"]
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_on_every_verb(verb):
+    result = runner.invoke(app, [verb, "--help"])
+    assert result.exit_code == 0 and "--config" in result.output
+
+
+def test_bad_period_is_one_clear_line(example_runtime):
+    result = runner.invoke(app, ["status", "2022-Q7"])
+    assert result.exit_code == 2
+    assert "2022-Q7" in result.output and "Traceback" not in result.output
+
+
+def test_bad_config_folder_names_it(tmp_path):
+    result = runner.invoke(app, ["status", "2022-Q1", "--config", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "nowhere" in result.output and "Traceback" not in result.output
+
+
+def test_status_json(example_runtime, monkeypatch):
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(example_runtime.settings.data_dir))
+    result = runner.invoke(app, ["status", "2022-Q1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["unit"]: r for r in json.loads(result.output)}
+    assert len(rows) == 14
+    assert (
+        rows["TCKH"]["state"] == "valid"
+        and rows["TCKH"]["version"] == 2
+        and rows["TCKH"]["versions"] == 2
+    )
+    assert rows["SON-MUA"]["on_time"] is False and rows["NV"]["on_time"] is True
+
+
+def test_form_writes_the_units_form(example_runtime, monkeypatch, tmp_path):
+    from baocao.forms import read_file
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(example_runtime.settings.data_dir))
+    out = tmp_path / "tckh.xlsx"
+    result = runner.invoke(app, ["form", "TCKH", "2022-Q1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    parsed = read_file(out)
+    assert parsed.meta["unit_code"] == "TCKH" and parsed.meta["token"]
+    unknown = runner.invoke(app, ["form", "XYZ", "2022-Q1", "--out", str(out)])
+    assert unknown.exit_code == 2 and "XYZ" in unknown.output
