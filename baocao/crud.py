@@ -226,36 +226,29 @@ def mark_delivery(session: Session, *, message_id: int, ok: bool, error: str = "
     session.add(row)
 
 
+OUTBOX_COLUMNS = [
+    "id",
+    "kind",
+    "unit_code",
+    "recipient",
+    "address",
+    "subject",
+    "status",
+    "attempts",
+    "created_at",
+    "sent_at",
+    "last_error",
+    "key",
+]
+
+
 def outbox_frame(session: Session, *, period_code: str | None = None) -> pd.DataFrame:
-    stmt = select(
-        OutboxMessage.id,
-        OutboxMessage.kind,
-        OutboxMessage.unit_code,
-        OutboxMessage.recipient,
-        OutboxMessage.address,
-        OutboxMessage.subject,
-        OutboxMessage.status,
-        OutboxMessage.attempts,
-        OutboxMessage.sent_at,
-        OutboxMessage.last_error,
-        OutboxMessage.key,
-    ).order_by(OutboxMessage.id)
+    """The outbox as a DataFrame, oldest first (columns OUTBOX_COLUMNS; unit_code as `unit`)."""
+    stmt = select(*(getattr(OutboxMessage, c) for c in OUTBOX_COLUMNS)).order_by(OutboxMessage.id)
     if period_code:
         stmt = stmt.where(OutboxMessage.period_code == period_code)
-    cols = [
-        "id",
-        "kind",
-        "unit",
-        "recipient",
-        "address",
-        "subject",
-        "status",
-        "attempts",
-        "sent_at",
-        "last_error",
-        "key",
-    ]
-    return pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=cols)
+    frame = pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=OUTBOX_COLUMNS)
+    return frame.rename(columns={"unit_code": "unit"})
 
 
 # ---- rendered reports -------------------------------------------------------------------

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from prefect import get_run_logger
+from prefect.artifacts import create_table_artifact
 
 from baocao.periods import Period, now_vn, parse_moment
 from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period
+from tasks.status import outbox_frame, period_status
 
 PERIOD_HELP = "Kỳ báo cáo / period, e.g. 2022-Q1 (blank: the one the schedule points at)"
 UNITS_HELP = "Mã đơn vị / unit codes, e.g. ['NV','TCKH'] (blank: all units)"
@@ -44,3 +47,44 @@ def log_force(force: bool, what: str) -> str | None:
         "force=True: %s will be sent again, even where already sent (tag %s)", what, tag
     )
     return tag
+
+
+def artifact_key(rt: Runtime, kind: str, period: Period) -> str:
+    """Prefect artifact keys take lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{kind}-{rt.report.id}-{period.code}".lower())
+
+
+def publish_status_artifact(rt: Runtime, period: Period) -> list[dict]:
+    """The period's completeness table (unit, state, version, on time, findings) in the UI."""
+    rows = period_status(rt, period)
+    table = [{**r, "findings": " | ".join(r["findings"])} for r in rows]
+    done = sum(r["state"] == "valid" for r in rows)
+    create_table_artifact(
+        key=artifact_key(rt, "status", period),
+        table=table,
+        description=f"{period.label}: {done}/{len(rows)} đơn vị đã gửi hợp lệ / units in",
+    )
+    return rows
+
+
+def publish_outbox_artifact(rt: Runtime, period: Period, kind: str, since: dt.datetime) -> None:
+    """The messages of one kind queued since `since`, with their delivery status."""
+    frame = outbox_frame(rt, period)
+    frame = frame[(frame["kind"] == kind) & (frame["created_at"] >= since)]
+    table = [
+        {
+            "unit": r.unit or "",
+            "recipient": r.recipient,
+            "address": r.address,
+            "subject": r.subject,
+            "status": r.status,
+            "attempts": int(r.attempts),
+            "error": r.last_error,
+        }
+        for r in frame.itertuples()
+    ]
+    create_table_artifact(
+        key=artifact_key(rt, kind + "s", period),
+        table=table,
+        description=f"{len(table)} {kind} message(s) this run",
+    )

@@ -8,7 +8,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
-from flows.common import AS_OF_HELP, CONFIG_HELP, start
+from baocao.periods import Period
+from flows.common import AS_OF_HELP, CONFIG_HELP, publish_status_artifact, start
 from tasks.intake import ingest_files_task, list_inbox
 from tasks.notify import deliver_outbox_task
 
@@ -34,6 +35,8 @@ def ingest_submissions(
     for i in range(0, len(files), BATCH):
         results += ingest_files_task(rt, files[i : i + BATCH], now, None if paths else inbox)
     sent = deliver_outbox_task(rt.engine, kinds=["rejection"])
+    for code in sorted({r["period"] for r in results if r["period"]}):
+        publish_status_artifact(rt, Period.parse(code))
     if results:
         create_table_artifact(
             key="intake-latest",

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, pause_flow_run
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from pydantic import Field
 
@@ -16,8 +16,10 @@ from flows.common import (
     CONFIG_HELP,
     FORCE_HELP,
     PERIOD_HELP,
+    artifact_key,
     log_force,
     pick_period,
+    publish_status_artifact,
     start,
 )
 from tasks.approve import Decision, approval_prompt, record_decision
@@ -122,16 +124,9 @@ def wait_for_approval(rt, row, result):
 
 def publish_artifacts(rt, result, row) -> None:
     """The completeness table and the report itself, on the run's Artifacts tab."""
-    key = f"{rt.report.id}-{result.period.code}".lower()
-    table = result.status.assign(received_at=result.status["received_at"].astype(str))
-    create_table_artifact(
-        key=f"status-{key}",
-        table=table.to_dict(orient="records"),
-        description=f"Completeness {result.completeness}, on time {result.timeliness}",
-    )
-    md = Path(row.folder, "report.md").read_text(encoding="utf-8")
+    publish_status_artifact(rt, result.period)
     create_markdown_artifact(
-        key=f"report-{key}",
-        markdown=md,
-        description=f"Version {row.version}, files in {row.folder}",
+        key=artifact_key(rt, "report", result.period),
+        markdown=Path(row.folder, "report.md").read_text(encoding="utf-8"),
+        description=f"Version {row.version} ({row.status}), files in {row.folder}",
     )

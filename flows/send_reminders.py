@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import Field
 
+from baocao.models import utcnow
 from flows.common import (
     AS_OF_HELP,
     CONFIG_HELP,
@@ -13,6 +14,8 @@ from flows.common import (
     UNITS_HELP,
     log_force,
     pick_period,
+    publish_outbox_artifact,
+    publish_status_artifact,
     start,
 )
 from tasks.notify import deliver_outbox_task
@@ -28,10 +31,13 @@ def send_reminders(
     config_dir: str | None = Field(None, description=CONFIG_HELP),
 ) -> dict:
     """Queue today's reminder step for units without a valid submission, then send."""
+    started = utcnow()
     rt, now = start(config_dir, as_of)
     p = pick_period(rt, period, now)
     tag = log_force(force, f"today's reminders for {p.code}")
     queued = queue_reminders_task(rt, p, now.date(), units, tag)
     sent = deliver_outbox_task(rt.engine, kinds=["reminder"], period_code=p.code)
+    publish_outbox_artifact(rt, p, "reminder", since=started)
+    publish_status_artifact(rt, p)
     get_run_logger().info("%s: %d reminder(s) queued; delivery %s", p.code, len(queued), sent)
     return {"period": p.code, "queued": len(queued), **sent}

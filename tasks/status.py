@@ -39,3 +39,9 @@ def period_status(rt: Runtime, period: Period) -> list[dict]:
                 }
             )
     return rows
+
+
+def outbox_frame(rt: Runtime, period: Period):
+    """The period's outbox as a DataFrame (kind, unit, recipient, status, ...)."""
+    with session_scope(rt.engine) as s:
+        return crud.outbox_frame(s, period_code=period.code)

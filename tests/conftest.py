@@ -67,3 +67,46 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+class ZaloStub:
+    """A stand-in for the Zalo Official Account API on loopback: records each request and
+    answers with `answer` (set it to an error to see the outbox keep the message)."""
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[tuple[str, str, dict]] = []
+        self.answer: dict = {"error": 0, "message": "Success", "data": {"message_id": "m1"}}
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                stub.seen.append(
+                    (self.path, self.headers["access_token"], json.loads(self.rfile.read(length)))
+                )
+                body = json.dumps(stub.answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def zalo_api(monkeypatch):
+    stub = ZaloStub()
+    monkeypatch.setenv("BAOCAO_ZALO_API_URL", stub.url)
+    monkeypatch.setenv("BAOCAO_ZALO_ACCESS_TOKEN", "tok-123")
+    yield stub
+    stub.server.shutdown()

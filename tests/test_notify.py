@@ -3,10 +3,6 @@ loopback and a Zalo API stand-in on loopback."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from sqlmodel import select
 
@@ -85,49 +81,20 @@ def test_missing_attachment_is_a_failure_not_a_silent_send(tmp_path):
     assert "gone.docx" in next(iter(_status(rt).values()))[2]
 
 
-class _Zalo(BaseHTTPRequestHandler):
-    answer = {"error": -216, "message": "Access token is invalid"}
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802
-        length = int(self.headers["Content-Length"])
-        _Zalo.seen.append(
-            (self.path, self.headers["access_token"], json.loads(self.rfile.read(length)))
-        )
-        body = json.dumps(_Zalo.answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_zalo_and_mail_for_one_unit_and_zalo_error_stays_pending(tmp_path, monkeypatch):
+def test_zalo_and_mail_for_one_unit_and_zalo_error_stays_pending(tmp_path, zalo_api):
     rt = make_runtime(tmp_path / "data")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Zalo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("BAOCAO_ZALO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("BAOCAO_ZALO_ACCESS_TOKEN", "tok-123")
+    zalo_api.answer = {"error": -216, "message": "Access token is invalid"}
     contacts = [Contact(email="nv@example.vn"), Contact(url="zalo://8812345")]
-    try:
-        with MailCatcher(tmp_path / "mail") as mail:
-            with session_scope(rt.engine) as s:
-                crud.enqueue(s, messages=_rows(mail.mail_url, contacts=contacts))
-            assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 1}  # API said -216
-            status = _status(rt)
-            assert status["test:1:zalo://8812345"][0] == "failed"
-            assert "-216" in status["test:1:zalo://8812345"][2]
-            _Zalo.answer = {"error": 0, "message": "Success", "data": {"message_id": "m1"}}
-            assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}  # only Zalo retried
-            assert len(mail.received) == 1
-            path, token, body = _Zalo.seen[-1]
-            assert path == "/v3.0/oa/message/cs" and token == "tok-123"
-            assert (
-                body["recipient"] == {"user_id": "8812345"}
-                and "Kính gửi" in body["message"]["text"]
-            )
-    finally:
-        server.shutdown()
+    with MailCatcher(tmp_path / "mail") as mail:
+        with session_scope(rt.engine) as s:
+            crud.enqueue(s, messages=_rows(mail.mail_url, contacts=contacts))
+        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 1}  # API said -216
+        status = _status(rt)
+        assert status["test:1:zalo://8812345"][0] == "failed"
+        assert "-216" in status["test:1:zalo://8812345"][2]
+        zalo_api.answer = {"error": 0, "message": "Success", "data": {"message_id": "m1"}}
+        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}  # only Zalo retried
+        assert len(mail.received) == 1
+        path, token, body = zalo_api.seen[-1]
+        assert path == "/v3.0/oa/message/cs" and token == "tok-123"
+        assert body["recipient"] == {"user_id": "8812345"} and "Kính gửi" in body["message"]["text"]

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 from sqlmodel import select
 
 from baocao.config import Reminders
 from baocao.db import session_scope
+from baocao.mailcatcher import MailCatcher
 from baocao.models import OutboxMessage
-from baocao.periods import Period
+from baocao.periods import Period, parse_moment
+from baocao.runtime import build_runtime
+from baocao.settings import PROJECT_ROOT, get_settings
+from tasks.intake import ingest_files
+from tasks.notify import deliver_outbox
 from tasks.remind import queue_reminders, reminder_step
-from tests.conftest import make_runtime, open_example
+from tests.conftest import MANIFEST, SUBMISSIONS, make_runtime, open_example
 
 POLICY = Reminders(
     working_days_before=(7, 3, 1),
@@ -77,3 +83,45 @@ def test_simulated_period_sends_exactly_the_policy(tmp_path):
     escalations = sorted(k.split(":")[4] for k in keys if ":NV:" in k and ":head:NV" in k)
     assert escalations == ["overdue-10", "overdue-4", "overdue-6", "overdue-8"]
     assert len(keys) == len(set(keys))
+
+
+def test_units_with_a_valid_version_are_not_reminded(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    first_wave = MANIFEST["arrivals"][0]
+    ingest_files(
+        rt, [SUBMISSIONS / f for f in first_wave["files"]], now=parse_moment(str(first_wave["at"]))
+    )
+    keys = queue_reminders(
+        rt, period=Period.parse("2022-Q1"), today=dt.date(2022, 3, 11), units=None
+    )
+    reminded = {k.split(":")[3] for k in keys}
+    assert reminded == set(rt.cfg.expected_units(rt.report)) - {"NV", "TP", "VHTT", "MOTCUA"}
+
+
+def test_one_step_reaches_a_unit_once_by_mail_and_once_by_zalo(tmp_path, zalo_api):
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    units = config / "units.yaml"
+    units.write_text(
+        units.read_text(encoding="utf-8").replace(
+            "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn, tags: [cchc]}]",
+            "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn}, {url: 'zalo://4455667788'}]",
+        ),
+        encoding="utf-8",
+    )
+    with MailCatcher(tmp_path / "mail") as mail:
+        settings = get_settings(
+            data_dir=tmp_path / "data", config_dir=config, mail_url=mail.mail_url
+        )
+        rt = build_runtime(settings=settings)
+        open_example(rt)
+        for _ in range(2):  # the step, then a rerun the same day
+            queue_reminders(
+                rt, period=Period.parse("2022-Q1"), today=dt.date(2022, 3, 15), units=["NV"]
+            )
+            deliver_outbox(rt.engine, kinds=["reminder"])
+        assert [m.rcpt for m in mail.received] == [["phongnoivu@sontay.quangngai.gov.vn"]]
+        assert "Nhắc: còn 1 ngày làm việc" in mail.received[0].subject
+    assert [(user["recipient"]["user_id"]) for _, _, user in zalo_api.seen] == ["4455667788"]
+    assert "16/03/2022" in zalo_api.seen[0][2]["message"]["text"]
