@@ -64,8 +64,8 @@ def _run(fn, *args, **kwargs):
         raise typer.Exit(2) from None
 
 
-def _cfg(config: Path | None) -> str | None:
-    return str(config) if config else None
+def _cfg(config: Path | None) -> str:
+    return str(config) if config else ""
 
 
 @app.command()
@@ -106,10 +106,10 @@ def open_(
 
     r = _run(
         open_period,
-        period=period,
-        units=units or None,
+        period=period or "",
+        units=units or [],
         force=force,
-        as_of=as_of,
+        as_of=as_of or "",
         config_dir=_cfg(config),
     )
     console.print(
@@ -131,8 +131,8 @@ def ingest(
 
     rows = _run(
         ingest_submissions,
-        paths=[str(p) for p in paths] if paths else None,
-        as_of=as_of,
+        paths=[str(p) for p in paths] if paths else [],
+        as_of=as_of or "",
         config_dir=_cfg(config),
     )
     table = Table(
@@ -167,10 +167,10 @@ def remind(
 
     r = _run(
         send_reminders,
-        period=period,
-        units=units or None,
+        period=period or "",
+        units=units or [],
         force=force,
-        as_of=as_of,
+        as_of=as_of or "",
         config_dir=_cfg(config),
     )
     console.print(
@@ -193,10 +193,10 @@ def publish(
 
     r = _run(
         publish_report,
-        period=period,
-        report_date=report_date,
+        period=period or "",
+        report_date=report_date or "",
         force=force,
-        as_of=as_of,
+        as_of=as_of or "",
         config_dir=_cfg(config),
     )
     console.print(

@@ -48,7 +48,7 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         from flows.publish_report import publish_report
         from flows.send_reminders import send_reminders
 
-        cfg = str(config_dir) if config_dir else None
+        cfg = str(config_dir) if config_dir else ""
         inbox = data / "inbox"
         published = {}
         for when, what, files in timeline(manifest):

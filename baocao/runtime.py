@@ -29,6 +29,7 @@ def build_runtime(
     settings: Settings | None = None,
 ) -> Runtime:
     """Settings from the environment, config validated, store migrated, templates ready."""
+    config_dir = config_dir or None  # blank means "not set", as the Prefect UI sends it
     settings = settings or get_settings(config_dir=config_dir)
     if config_dir:
         settings = settings.model_copy(update={"config_dir": Path(config_dir)})

@@ -20,13 +20,14 @@ AS_OF_HELP = "Thời điểm giả định / run as of this time, e.g. 2022-03-1
 CONFIG_HELP = "Thư mục cấu hình / config folder (blank: BAOCAO_CONFIG_DIR or the bundled one)"
 
 
-def start(config_dir: str | None, as_of: str | None) -> tuple[Runtime, dt.datetime]:
-    """Runtime and the run's clock (`as_of`, or now in Asia/Ho_Chi_Minh)."""
+def start(config_dir: str, as_of: str) -> tuple[Runtime, dt.datetime]:
+    """Runtime and the run's clock (`as_of`, or now in Asia/Ho_Chi_Minh). Blank parameters
+    (what the UI's form sends for "not set") mean the defaults."""
     now = parse_moment(as_of) or now_vn()
-    return build_runtime(config_dir), now
+    return build_runtime(config_dir or None), now
 
 
-def pick_period(rt: Runtime, period: str | None, now: dt.datetime) -> Period:
+def pick_period(rt: Runtime, period: str, now: dt.datetime) -> Period:
     """The period asked for, or the one being collected now (see `collecting_period`)."""
     if period:
         p = Period.parse(period)

@@ -18,11 +18,11 @@ BATCH = 200  # files per task: orchestration costs per task, not per file
 
 @flow(name="ingest-submissions")
 def ingest_submissions(
-    paths: list[str] | None = Field(
-        None, description="Tệp cần nhận / files to take in (blank: the inbox folder)"
+    paths: list[str] = Field(
+        [], description="Tệp cần nhận / files to take in (blank: the inbox folder)"
     ),
-    as_of: str | None = Field(None, description=AS_OF_HELP),
-    config_dir: str | None = Field(None, description=CONFIG_HELP),
+    as_of: str = Field("", description=AS_OF_HELP),
+    config_dir: str = Field("", description=CONFIG_HELP),
 ) -> list[dict]:
     """Archive, validate and store returned forms; tell units what is wrong."""
     rt, now = start(config_dir, as_of)

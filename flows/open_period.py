@@ -21,11 +21,11 @@ from tasks.notify import deliver_outbox_task
 
 @flow(name="open-period", log_prints=False)
 def open_period(
-    period: str | None = Field(None, description=PERIOD_HELP),
-    units: list[str] | None = Field(None, description=UNITS_HELP),
+    period: str = Field("", description=PERIOD_HELP),
+    units: list[str] = Field([], description=UNITS_HELP),
     force: bool = Field(False, description=FORCE_HELP),
-    as_of: str | None = Field(None, description=AS_OF_HELP),
-    config_dir: str | None = Field(None, description=CONFIG_HELP),
+    as_of: str = Field("", description=AS_OF_HELP),
+    config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Create the period's collection requests and send them with their forms."""
     rt, now = start(config_dir, as_of)

@@ -30,14 +30,14 @@ from tasks.publish import queue_report_task, render_version_task
 
 @flow(name="publish-report")
 def publish_report(
-    period: str | None = Field(None, description=PERIOD_HELP),
-    report_date: str | None = Field(
-        None,
+    period: str = Field("", description=PERIOD_HELP),
+    report_date: str = Field(
+        "",
         description="Ngày ký báo cáo / date printed on the report, e.g. 2022-04-05 (blank: today)",
     ),
     force: bool = Field(False, description=FORCE_HELP),
-    as_of: str | None = Field(None, description=AS_OF_HELP),
-    config_dir: str | None = Field(None, description=CONFIG_HELP),
+    as_of: str = Field("", description=AS_OF_HELP),
+    config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Consolidate the period, render the report, send it to its recipients."""
     rt, now = start(config_dir, as_of)

@@ -30,14 +30,14 @@ Stage = Literal["all", "open", "ingest", "remind", "publish"]
 
 @flow(name="quarterly-cycle")
 def quarterly_cycle(
-    period: str | None = Field(None, description=PERIOD_HELP),
+    period: str = Field("", description=PERIOD_HELP),
     stage: Stage = Field(
         "all", description="Bước cần chạy / stage: all, open, ingest, remind or publish"
     ),
-    units: list[str] | None = Field(None, description=UNITS_HELP),
+    units: list[str] = Field([], description=UNITS_HELP),
     force: bool = Field(False, description=FORCE_HELP),
-    as_of: str | None = Field(None, description=AS_OF_HELP),
-    config_dir: str | None = Field(None, description=CONFIG_HELP),
+    as_of: str = Field("", description=AS_OF_HELP),
+    config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Open, ingest, remind and (when due) publish one period, or one stage of it."""
     rt, now = start(config_dir, as_of)

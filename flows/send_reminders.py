@@ -24,11 +24,11 @@ from tasks.remind import queue_reminders_task
 
 @flow(name="send-reminders")
 def send_reminders(
-    period: str | None = Field(None, description=PERIOD_HELP),
-    units: list[str] | None = Field(None, description=UNITS_HELP),
+    period: str = Field("", description=PERIOD_HELP),
+    units: list[str] = Field([], description=UNITS_HELP),
     force: bool = Field(False, description=FORCE_HELP),
-    as_of: str | None = Field(None, description=AS_OF_HELP),
-    config_dir: str | None = Field(None, description=CONFIG_HELP),
+    as_of: str = Field("", description=AS_OF_HELP),
+    config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Queue today's reminder step for units without a valid submission, then send."""
     started = utcnow()

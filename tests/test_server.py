@@ -1,0 +1,288 @@
+"""Against a real Prefect server (`prefect server start` on loopback): `baocao serve`
+registers the deployments, a custom-parameter run and the approval go through the REST API
+the UI uses, and a browser (headless Chromium) starts a custom run from the UI itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from baocao.db import session_scope
+from baocao.mailcatcher import MailCatcher, free_port
+from baocao.models import RenderedReport
+from baocao.runtime import build_runtime
+from baocao.settings import PROJECT_ROOT, get_settings
+from tests.conftest import ingest_waves, open_example
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+DEPLOYMENTS = {
+    "open-period",
+    "send-reminders",
+    "ingest-submissions",
+    "publish-report",
+    "quarterly-cycle",
+}
+
+
+def _wait(predicate, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _healthy(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Prefect server with its UI, on its own port and PREFECT_HOME."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": api,
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        _wait(lambda: _healthy(api), 180, "prefect server health")
+        yield api
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def served(server, tmp_path_factory):
+    """`baocao serve` running against the server, on the example period, approval on."""
+    root = tmp_path_factory.mktemp("served")
+    config = root / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    schedule = config / "schedule.yaml"
+    schedule.write_text(
+        schedule.read_text(encoding="utf-8").replace(
+            "approval_required: false", "approval_required: true"
+        ),
+        encoding="utf-8",
+    )
+    data = root / "data"
+    rt = build_runtime(settings=get_settings(data_dir=data, config_dir=config))
+    open_example(rt)
+    ingest_waves(rt)
+    with MailCatcher(root / "mail") as mail:
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": server,
+            "BAOCAO_DATA_DIR": str(data),
+            "BAOCAO_CONFIG_DIR": str(config),
+            "BAOCAO_MAIL_URL": mail.mail_url,
+            "PREFECT_HOME": str(root / "client-home"),
+        }
+        log = (root / "serve.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "baocao.cli", "serve", "--limit", "2"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+        )
+        try:
+            _wait(
+                lambda: DEPLOYMENTS <= {d["name"] for d in _deployments(server)},
+                180,
+                f"deployments (log: {root / 'serve.log'})",
+            )
+            yield {"api": server, "rt": rt, "mail": mail, "root": root}
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def _deployments(api: str) -> list[dict]:
+    return httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+
+
+def _deployment(api: str, name: str) -> dict:
+    return next(d for d in _deployments(api) if d["name"] == name)
+
+
+def _run(api: str, name: str, parameters: dict) -> str:
+    dep = _deployment(api, name)
+    r = httpx.post(
+        f"{api}/deployments/{dep['id']}/create_flow_run",
+        json={"parameters": parameters},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return r.json()["id"]
+
+
+def _state(api: str, run_id: str) -> str:
+    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
+
+
+def _until(api: str, run_id: str, states: set[str], timeout: float = 180) -> str:
+    return _wait(
+        lambda: (s := _state(api, run_id)) in states and s, timeout, f"run {run_id} in {states}"
+    )
+
+
+def test_deployments_have_schedules_and_described_parameters(served):
+    deps = {d["name"]: d for d in _deployments(served["api"])}
+    for name in ("open-period", "send-reminders", "publish-report"):
+        [schedule] = deps[name]["schedules"]
+        assert schedule["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
+        assert "RDATE" in schedule["schedule"]["rrule"]
+    assert deps["ingest-submissions"]["schedules"][0]["schedule"]["interval"] == 300
+    props = deps["publish-report"]["parameter_openapi_schema"]["properties"]
+    assert {"period", "report_date", "force", "as_of"} <= set(props)
+    assert "2022-Q1" in props["period"]["description"]
+    stage = deps["quarterly-cycle"]["parameter_openapi_schema"]["properties"]["stage"]
+    assert "publish" in str(stage)
+
+
+def test_custom_parameter_run_does_only_that(served):
+    before = len(served["mail"].received)
+    run = _run(
+        served["api"],
+        "open-period",
+        {"period": "2022-Q1", "units": ["TP"], "force": True, "as_of": "2022-03-08T09:00"},
+    )
+    assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+    new = served["mail"].received[before:]
+    assert [m.rcpt for m in new] == [["phongtuphap@sontay.quangngai.gov.vn"]]
+    logs = httpx.post(
+        f"{served['api']}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run]}}}, timeout=10
+    ).json()
+    assert any("force=True" in entry["message"] for entry in logs)
+
+
+def test_bad_parameter_is_refused_with_a_clear_message(served):
+    run = _run(served["api"], "open-period", {"period": "2022-Q9", "as_of": "2022-03-08T09:00"})
+    assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "FAILED"
+    message = httpx.get(f"{served['api']}/flow_runs/{run}", timeout=10).json()["state"]["message"]
+    assert "2022-Q9" in message
+
+
+def test_approval_through_the_api(served):
+    api, mail = served["api"], served["mail"]
+    before = len(mail.received)
+    run = _run(
+        api,
+        "publish-report",
+        {"period": "2022-Q1", "report_date": "2022-04-05", "as_of": "2022-04-05T09:00"},
+    )
+    assert _until(api, run, {"PAUSED", "FAILED", "CRASHED", "COMPLETED"}) == "PAUSED"
+    assert len(mail.received) == before  # nothing leaves before the decision
+    r = httpx.post(
+        f"{api}/flow_runs/{run}/resume",
+        json={
+            "run_input": {
+                "decision": "approve",
+                "decided_by": "Nguyễn Ngọc Trân",
+                "comment": "Đồng ý",
+            }
+        },
+        timeout=10,
+    )
+    assert r.json()["status"] == "ACCEPT", r.text
+    assert _until(api, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+    assert len(mail.received) - before == 6
+    with session_scope(served["rt"].engine) as s:
+        [row] = s.query(RenderedReport).all()
+        assert (row.status, row.decided_by) == ("approved", "Nguyễn Ngọc Trân")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
+    reason="Debian chromium not installed (CI installs it)",
+)
+def test_browser_custom_run_from_the_ui(served, tmp_path):
+    """An administrator reruns publish-report from the UI with a period typed in the form."""
+    from playwright.sync_api import sync_playwright
+
+    api = served["api"]
+    ui = api.removesuffix("/api")
+    dep = _deployment(api, "publish-report")
+    known = {r["id"] for r in httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()}
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page()
+        try:
+            page.goto(f"{ui}/deployments/deployment/{dep['id']}", wait_until="networkidle")
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run", exact=True).click()
+            page.wait_for_url("**/run?**", timeout=30_000)
+            page.locator(_field("period")).fill("2022-Q1")
+            page.locator(_field("as_of")).fill("2022-04-06T09:00")
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_url("**tab=Runs**", timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(served["root"] / "ui-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+    [new] = [r for r in runs if r["id"] not in known]
+    assert new["deployment_id"] == dep["id"] and new["parameters"]["period"] == "2022-Q1"
+    state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED", "PAUSED"})
+    if state == "PAUSED":  # this test alone: nobody approved version 1 yet
+        httpx.post(
+            f"{api}/flow_runs/{new['id']}/resume",
+            json={"run_input": {"decision": "approve", "decided_by": "Trình duyệt"}},
+            timeout=10,
+        )
+        state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED"})
+    assert state == "COMPLETED"
+
+
+def _field(name: str) -> str:
+    """The text box under a parameter's label in the UI's custom-run form."""
+    return f"xpath=//*[normalize-space(text())='{name} (Optional)']/following::textarea[1]"
