@@ -353,6 +353,12 @@ def load_config(root: Path | str) -> Config:
             raise ConfigError(f"{root / 'units.yaml'}: unit code '{u.code}' appears twice")
         unit_map[u.code] = u
     schedule = _parse(Schedule, root / "schedule.yaml", _read_yaml(root / "schedule.yaml"))
+    for target in schedule.reminders.escalate_to:
+        if target != "head" and target not in body.offices:
+            raise ConfigError(
+                f"{root / 'schedule.yaml'}: key `reminders.escalate_to`: '{target}' is neither "
+                f"`head` nor an office of body.yaml ({', '.join(body.offices) or 'none defined'})"
+            )
     reports: dict[str, ReportDef] = {}
     for path in sorted((root / "reports").glob("*.yaml")):
         report = _parse(ReportDef, path, _read_yaml(path))

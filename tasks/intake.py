@@ -118,83 +118,98 @@ def ingest_files(
     rt: Runtime, paths: list[Path], *, now: dt.datetime, move_from: Path | None = None
 ) -> list[IntakeResult]:
     """Archive, identify, validate and store a batch of returned files."""
-    settings = rt.settings
-    results: list[IntakeResult] = []
-    staged: list[tuple[Receipt, list[dict]]] = []
-    seen: set[str] = set()  # digests of this batch: the same file twice is one submission
+    archived = [(path, *archive_file(path, rt.settings.archive_dir)) for path in paths]
     with session_scope(rt.engine) as s:
         tokens = crud.token_map(s)
-    for path in paths:
-        sha, archived, size = archive_file(path, settings.archive_dir)
+        known = crud.known_sha256(s, sha256s=[sha for _, sha, _, _ in archived])
+    results: list[IntakeResult] = []
+    staged: list[tuple[Receipt, list[dict]]] = []
+    closed: list[Receipt] = []
+    for path, sha, stored, size in archived:
         receipt = Receipt(
             sha256=sha,
             original_name=path.name,
-            archive_path=str(archived),
+            archive_path=str(stored),
             size=size,
             received_at=now,
             outcome="received",
         )
-        with session_scope(rt.engine) as s:
-            duplicate = sha in seen or sha in crud.known_sha256(s, sha256s=[sha])
-        seen.add(sha)
-        if duplicate:
-            _close(
-                rt,
-                receipt,
-                "duplicate",
-                "tệp giống hệt một lần gửi trước, không tạo phiên bản mới / identical to an earlier submission",
-            )
-        elif path.suffix.lower() not in ACCEPTED_SUFFIXES:
-            _close(
-                rt,
-                receipt,
-                "refused",
-                f"định dạng {path.suffix or '(không có)'} không được hỗ trợ / unsupported type; gửi .xlsx hoặc .csv",
-            )
-        elif size > settings.max_file_bytes:
-            _close(
-                rt,
-                receipt,
-                "refused",
-                f"tệp quá lớn ({size:,} byte) / file too large; giới hạn {settings.max_file_bytes:,} byte",
-            )
+        outcome, message, rows = screen(rt, path, stored, size, sha in known, tokens)
+        known.add(sha)  # the same file twice in one batch is one submission
+        if rows:
+            staged.append((receipt, rows))
         else:
-            try:
-                rows = identify(read_file(archived), path.name, tokens)
-                problem = _problem(rows, rt)
-            except FormError as exc:
-                rows, problem = [], str(exc).replace(archived.name, path.name)
-                receipt.outcome = "unreadable"
-            if problem:
-                _close(
-                    rt,
-                    receipt,
-                    receipt.outcome if receipt.outcome == "unreadable" else "unidentified",
-                    problem,
-                )
-            else:
-                staged.append((receipt, rows))
-        if receipt.outcome != "received":
-            results.append(IntakeResult(path.name, receipt.outcome, message=receipt.message))
+            receipt.outcome, receipt.message = outcome, message
+            closed.append(receipt)
+            results.append(IntakeResult(path.name, outcome, message=message))
+    with session_scope(rt.engine) as s:
+        for receipt in closed:
+            crud.add_receipt(s, row=receipt)
     results += _store_batch(rt, staged, now)
     if move_from is not None:
-        done = move_from / "processed"
-        done.mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            if path.parent.resolve() == move_from.resolve():
-                path.replace(done / f"{now.strftime('%Y%m%dT%H%M%S')}_{path.name}")
+        _move_processed(paths, move_from, now)
     return results
 
 
-def _close(rt: Runtime, receipt: Receipt, outcome: str, message: str) -> None:
-    receipt.outcome, receipt.message = outcome, message
-    with session_scope(rt.engine) as s:
-        crud.add_receipt(s, row=receipt)
+def screen(
+    rt: Runtime,
+    path: Path,
+    stored: Path,
+    size: int,
+    duplicate: bool,
+    tokens: dict[str, tuple[str, str]],
+) -> tuple[str, str, list[dict]]:
+    """(outcome, message, rows): rows tagged with unit and period when the file can be taken
+    in, else the reason in Vietnamese and English. Reads the archived copy, never the original."""
+    if duplicate:
+        return (
+            "duplicate",
+            (
+                "tệp giống hệt một lần gửi trước, không tạo phiên bản mới / "
+                "identical to an earlier submission"
+            ),
+            [],
+        )
+    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
+        return (
+            "refused",
+            (
+                f"định dạng {path.suffix or '(không có)'} không được hỗ trợ / "
+                "unsupported type; gửi .xlsx hoặc .csv"
+            ),
+            [],
+        )
+    if size > rt.settings.max_file_bytes:
+        return (
+            "refused",
+            (
+                f"tệp quá lớn ({size:,} byte) / file too large; giới hạn "
+                f"{rt.settings.max_file_bytes:,} byte"
+            ),
+            [],
+        )
+    try:
+        rows = identify(read_file(stored), path.name, tokens)
+    except FormError as exc:
+        return "unreadable", str(exc).replace(stored.name, path.name), []
+    problem = _problem(rows, rt)
+    return ("unidentified", problem, []) if problem else ("accepted", "", rows)
+
+
+def _move_processed(paths: list[Path], inbox: Path, now: dt.datetime) -> None:
+    """Inbox files leave for inbox/processed/ once taken in (their bytes are archived)."""
+    done = inbox / "processed"
+    done.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.parent.resolve() == inbox.resolve():
+            path.replace(done / f"{now.strftime('%Y%m%dT%H%M%S')}_{path.name}")
 
 
 def _store_batch(
     rt: Runtime, staged: list[tuple[Receipt, list[dict]]], now: dt.datetime
 ) -> list[IntakeResult]:
+    """Validate every staged file's values at once, then store one submission per unit and
+    period found (a CSV may carry several units)."""
     if not staged:
         return []
     records = [
@@ -203,35 +218,61 @@ def _store_batch(
         for row in rows
     ]
     obs = pd.DataFrame(records, columns=["sub", "unit", "period", "indicator", "raw", "cell"])
+    periods = {
+        code: ensure_period_row(rt.engine, rt.cfg, rt.report, Period.parse(code), now)
+        for code in obs["period"].unique()
+    }
+    with session_scope(rt.engine) as s:
+        for receipt, _ in staged:
+            crud.add_receipt(s, row=receipt)
     results: list[IntakeResult] = []
     for year, year_obs in obs.groupby(obs["period"].str[:4]):
-        plans = rt.report.plans.get(int(year), {})
-        values, findings = validate(year_obs, rt.report, rt.cfg, plans)
-        for sub, sub_obs in year_obs.groupby("sub", sort=False):
+        values, findings = validate(year_obs, rt.report, rt.cfg, rt.report.plans.get(int(year), {}))
+        values_by_sub = dict(tuple(values.groupby("sub")))
+        findings_by_sub = dict(tuple(findings.groupby("sub")))
+        for sub, first in year_obs.groupby("sub", sort=False).first().iterrows():
             receipt = staged[int(sub.split(":")[0])][0]
             results.append(
                 _store_one(
                     rt,
                     receipt,
-                    sub_obs.iloc[0],
-                    values[values["sub"] == sub],
-                    findings[findings["sub"] == sub],
-                    now,
+                    first["unit"],
+                    periods[first["period"]],
+                    values_by_sub.get(sub, values.iloc[:0]),
+                    findings_by_sub.get(sub, findings.iloc[:0]),
                 )
             )
+    _close_receipts(rt, staged, results)
     return results
+
+
+def _close_receipts(
+    rt: Runtime, staged: list[tuple[Receipt, list[dict]]], results: list[IntakeResult]
+) -> None:
+    """A file is rejected if any of its submissions is; its unit is named when it had one."""
+    with session_scope(rt.engine) as s:
+        for receipt, rows in staged:
+            mine = [r for r in results if r.file == receipt.original_name]
+            units = {r["unit"] for r in rows}
+            receipt.outcome = (
+                "rejected" if any(r.outcome == "rejected" for r in mine) else "accepted"
+            )
+            receipt.unit_code = units.pop() if len(units) == 1 else None
+            receipt.period_code = rows[0]["period"]
+            crud.add_receipt(s, row=receipt)
 
 
 def _store_one(
     rt: Runtime,
     receipt: Receipt,
-    first: pd.Series,
+    unit: str,
+    period_row,
     values: pd.DataFrame,
     findings: pd.DataFrame,
-    now: dt.datetime,
 ) -> IntakeResult:
-    unit, period = first["unit"], Period.parse(first["period"])
-    period_row = ensure_period_row(rt.engine, rt.cfg, rt.report, period, now)
+    """One new version for the unit: values and findings bulk-inserted, and when it is
+    rejected, the message to the unit queued in the same transaction."""
+    period = Period.parse(period_row.code)
     errors = findings[findings["severity"] == "error"]
     status = "rejected" if len(errors) else "valid"
     late = receipt.received_at > period_row.unit_deadline
@@ -257,10 +298,6 @@ def _store_one(
         for f in findings.itertuples()
     ]
     with session_scope(rt.engine) as s:
-        if receipt.outcome != "rejected":  # a CSV of many units is rejected if any part is
-            receipt.outcome = "rejected" if status == "rejected" else "accepted"
-        receipt.unit_code, receipt.period_code = unit, period.code
-        crud.add_receipt(s, row=receipt)
         version = crud.next_version(s, period_id=period_row.id, unit_code=unit)
         sub = crud.add_submission(
             s,
@@ -289,9 +326,10 @@ def _store_one(
                     period_row.unit_deadline,
                 ),
             )
+    outcome = "rejected" if status == "rejected" else "accepted"
     return IntakeResult(
         receipt.original_name,
-        receipt.outcome,
+        outcome,
         unit,
         period.code,
         version,

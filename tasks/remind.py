@@ -88,37 +88,27 @@ def reminder_messages(
         )
         attach = [str(Path(forms[code].form_path).resolve())] if code in forms else []
         key = f"reminder:{rt.report.id}:{period.code}:{code}:{name}"
-        subject, body = compose(rt.env, "messages/reminder.txt", **ctx, to_head=None)
-        rows += messages_for(
-            key=key,
-            kind="reminder",
-            period_code=period.code,
-            unit_code=code,
-            recipient=code,
-            contacts=unit.contacts,
-            mail_url=rt.settings.mail_url,
-            subject=subject,
-            body=body,
-            attachments=attach,
-            force_tag=force_tag,
-        )
+        targets = [("", code, unit.contacts, None, attach)]
         if escalated(left, policy):
-            for who, person in _escalation_targets(rt, code, policy):
-                subject, body = compose(
-                    rt.env, "messages/reminder.txt", **ctx, to_head=f"{person.title} {person.name}"
-                )
-                rows += messages_for(
-                    key=f"{key}:{who}",
-                    kind="reminder",
-                    period_code=period.code,
-                    unit_code=code,
-                    recipient=who,
-                    contacts=person.contacts,
-                    mail_url=rt.settings.mail_url,
-                    subject=subject,
-                    body=body,
-                    force_tag=force_tag,
-                )
+            targets += [
+                (f":{who}", who, person.contacts, f"{person.title} {person.name}", [])
+                for who, person in _escalation_targets(rt, code, policy)
+            ]
+        for suffix, recipient, contacts, to_head, files in targets:
+            subject, body = compose(rt.env, "messages/reminder.txt", **ctx, to_head=to_head)
+            rows += messages_for(
+                key=key + suffix,
+                kind="reminder",
+                period_code=period.code,
+                unit_code=code,
+                recipient=recipient,
+                contacts=contacts,
+                mail_url=rt.settings.mail_url,
+                subject=subject,
+                body=body,
+                attachments=files,
+                force_tag=force_tag,
+            )
     return rows
 
 

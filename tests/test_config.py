@@ -135,3 +135,15 @@ def test_missing_units_yaml(tmp_path):
 def test_missing_config_folder(tmp_path):
     msg = _error(tmp_path / "nowhere")
     assert "nowhere" in msg
+
+
+def test_escalation_to_an_unknown_office(tmp_path):
+    msg = _error(
+        _broken(
+            tmp_path,
+            "schedule.yaml",
+            "escalate_to: [head, chairman_office]",
+            "escalate_to: [head, chairman_ofice]",
+        )
+    )
+    assert "schedule.yaml" in msg and "reminders.escalate_to" in msg and "chairman_ofice" in msg
