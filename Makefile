@@ -21,8 +21,11 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -m "not slow"
 
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/bench_scale.py --units 2000 --xlsx 300
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-.PHONY: install demo test test-fast lint
+.PHONY: install demo test test-fast bench lint

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import yaml
 from jinja2 import Environment, TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 CODE = r"^[A-Za-z0-9_-]+$"
 
@@ -227,9 +227,24 @@ class Config(_Model):
     schedule: Schedule
     reports: dict[str, ReportDef]
 
+    _unit_map: dict[str, Unit] = PrivateAttr(default_factory=dict)
+    _groups: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    _owned: dict[tuple[str, str], list[Indicator]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, _context) -> None:
+        """Indexes built once: a province has thousands of units, asked for per submission."""
+        self._unit_map = {u.code: u for u in self.units}
+        for u in self.units:
+            for g in u.groups:
+                self._groups.setdefault(g, []).append(u.code)
+        for report in self.reports.values():
+            for ind in report.indicators:
+                for code in self.resolve_owners(ind.owners):
+                    self._owned.setdefault((report.id, code), []).append(ind)
+
     @property
     def unit_map(self) -> dict[str, Unit]:
-        return {u.code: u for u in self.units}
+        return self._unit_map
 
     def report(self, report_id: str | None = None) -> ReportDef:
         if report_id is None:
@@ -246,21 +261,19 @@ class Config(_Model):
             ) from None
 
     def resolve_owners(self, owners: tuple[str, ...]) -> list[str]:
+        """Unit codes of `owners`, where "@group" stands for every unit of the group."""
         codes: list[str] = []
         for o in owners:
-            if o.startswith("@"):
-                codes += [u.code for u in self.units if o[1:] in u.groups]
-            else:
-                codes.append(o)
+            codes += self._groups.get(o[1:], []) if o.startswith("@") else [o]
         return codes
 
     def expected_units(self, report: ReportDef) -> list[str]:
         """Units that own at least one indicator of the report, in config order."""
-        owning = {c for i in report.indicators for c in self.resolve_owners(i.owners)}
-        return [u.code for u in self.units if u.code in owning]
+        return [u.code for u in self.units if (report.id, u.code) in self._owned]
 
     def indicators_of(self, report: ReportDef, unit_code: str) -> list[Indicator]:
-        return [i for i in report.indicators if unit_code in self.resolve_owners(i.owners)]
+        """The indicators a unit fills in, in the definition's order."""
+        return list(self._owned.get((report.id, unit_code), []))
 
 
 class _Units(_Model):

@@ -185,3 +185,15 @@ def parse_moment(text: str | None) -> dt.datetime | None:
             f"'{text}' is not a date/time: write 2022-03-15 or 2022-03-15T08:00"
         ) from exc
     return value if value.tzinfo else value.replace(tzinfo=VN_TZ)
+
+
+def parse_day(text: str | None) -> dt.date | None:
+    """A date typed by an administrator (2022-04-05 or 05/04/2022); blank means none."""
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"'{text}' is not a date: write 2022-04-05 or 05/04/2022")

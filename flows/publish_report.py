@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, pause_flow_run
@@ -10,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from pydantic import Field
 
-from baocao.periods import now_vn
+from baocao.periods import now_vn, parse_day
 from flows.common import (
     AS_OF_HELP,
     CONFIG_HELP,
@@ -42,11 +41,19 @@ def publish_report(
     """Consolidate the period, render the report, send it to its recipients."""
     rt, now = start(config_dir, as_of)
     p = pick_period(rt, period, now)
-    day = dt.date.fromisoformat(report_date) if report_date else now.date()
+    day = parse_day(report_date) or now.date()
     result = consolidate_task(rt, p)
     require_complete(result, rt.cfg, rt.report)
     row, new = render_version_task(rt, result, day, now)
     publish_artifacts(rt, result, row)
+    summary = {
+        "period": p.code,
+        "version": row.version,
+        "folder": row.folder,
+        "new_version": new,
+        "completeness": result.completeness,
+        "timeliness": result.timeliness,
+    }
     if rt.cfg.schedule.approval_required and row.status != "approved":
         row = wait_for_approval(rt, row, result)
         if row.status != "approved":
@@ -58,20 +65,8 @@ def publish_report(
                 row.decided_by,
                 row.comment,
             )
-            return {
-                "period": p.code,
-                "version": row.version,
-                "folder": row.folder,
-                "new_version": new,
-                "queued": 0,
-                "sent": 0,
-                "failed": 0,
-                "status": row.status,
-                "completeness": result.completeness,
-                "timeliness": result.timeliness,
-            }
-    tag = log_force(force, f"the report of {p.code}")
-    queued = queue_report_task(rt, result, row, tag)
+            return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
+    queued = queue_report_task(rt, result, row, log_force(force, f"the report of {p.code}"))
     sent = deliver_outbox_task(rt.engine, kinds=["report"], period_code=p.code)
     get_run_logger().info(
         "%s v%d (%s): %d notice(s) queued; delivery %s",
@@ -81,17 +76,7 @@ def publish_report(
         len(queued),
         sent,
     )
-    return {
-        "period": p.code,
-        "version": row.version,
-        "folder": row.folder,
-        "new_version": new,
-        "queued": len(queued),
-        **sent,
-        "status": row.status,
-        "completeness": result.completeness,
-        "timeliness": result.timeliness,
-    }
+    return {**summary, "status": row.status, "queued": len(queued), **sent}
 
 
 def wait_for_approval(rt, row, result):

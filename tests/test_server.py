@@ -132,8 +132,19 @@ def served(server, tmp_path_factory):
             proc.wait(30)
 
 
+def _api(method: str, url: str, **kwargs) -> httpx.Response:
+    """Call the REST API as the UI does; like Prefect's own client, retry the server's
+    transient answers (SQLite busy under the scheduler's inserts gives 503 now and then)."""
+    for attempt in range(6):
+        r = httpx.request(method, url, timeout=30, **kwargs)
+        if r.status_code < 500 and r.status_code != 429:
+            return r
+        time.sleep(1 + attempt)
+    return r
+
+
 def _deployments(api: str) -> list[dict]:
-    return httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    return _api("POST", f"{api}/deployments/filter", json={}).json()
 
 
 def _deployment(api: str, name: str) -> dict:
@@ -142,23 +153,29 @@ def _deployment(api: str, name: str) -> dict:
 
 def _run(api: str, name: str, parameters: dict) -> str:
     dep = _deployment(api, name)
-    r = httpx.post(
-        f"{api}/deployments/{dep['id']}/create_flow_run",
-        json={"parameters": parameters},
-        timeout=10,
+    r = _api(
+        "POST", f"{api}/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
     )
-    r.raise_for_status()
+    assert r.status_code == 201, f"{r.status_code}: {r.text}"
     return r.json()["id"]
 
 
+def _flow_run(api: str, run_id: str) -> dict:
+    return _api("GET", f"{api}/flow_runs/{run_id}").json()
+
+
 def _state(api: str, run_id: str) -> str:
-    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
+    return _flow_run(api, run_id)["state"]["type"]
 
 
 def _until(api: str, run_id: str, states: set[str], timeout: float = 180) -> str:
     return _wait(
         lambda: (s := _state(api, run_id)) in states and s, timeout, f"run {run_id} in {states}"
     )
+
+
+def _resume(api: str, run_id: str, run_input: dict) -> dict:
+    return _api("POST", f"{api}/flow_runs/{run_id}/resume", json={"run_input": run_input}).json()
 
 
 def test_deployments_have_schedules_and_described_parameters(served):
@@ -185,8 +202,8 @@ def test_custom_parameter_run_does_only_that(served):
     assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
     new = served["mail"].received[before:]
     assert [m.rcpt for m in new] == [["phongtuphap@sontay.quangngai.gov.vn"]]
-    logs = httpx.post(
-        f"{served['api']}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run]}}}, timeout=10
+    logs = _api(
+        "POST", f"{served['api']}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run]}}}
     ).json()
     assert any("force=True" in entry["message"] for entry in logs)
 
@@ -194,7 +211,7 @@ def test_custom_parameter_run_does_only_that(served):
 def test_bad_parameter_is_refused_with_a_clear_message(served):
     run = _run(served["api"], "open-period", {"period": "2022-Q9", "as_of": "2022-03-08T09:00"})
     assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "FAILED"
-    message = httpx.get(f"{served['api']}/flow_runs/{run}", timeout=10).json()["state"]["message"]
+    message = _flow_run(served["api"], run)["state"]["message"]
     assert "2022-Q9" in message
 
 
@@ -208,18 +225,10 @@ def test_approval_through_the_api(served):
     )
     assert _until(api, run, {"PAUSED", "FAILED", "CRASHED", "COMPLETED"}) == "PAUSED"
     assert len(mail.received) == before  # nothing leaves before the decision
-    r = httpx.post(
-        f"{api}/flow_runs/{run}/resume",
-        json={
-            "run_input": {
-                "decision": "approve",
-                "decided_by": "Nguyễn Ngọc Trân",
-                "comment": "Đồng ý",
-            }
-        },
-        timeout=10,
+    answer = _resume(
+        api, run, {"decision": "approve", "decided_by": "Nguyễn Ngọc Trân", "comment": "Đồng ý"}
     )
-    assert r.json()["status"] == "ACCEPT", r.text
+    assert answer["status"] == "ACCEPT", answer
     assert _until(api, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
     assert len(mail.received) - before == 6
     with session_scope(served["rt"].engine) as s:
@@ -238,7 +247,7 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
     api = served["api"]
     ui = api.removesuffix("/api")
     dep = _deployment(api, "publish-report")
-    known = {r["id"] for r in httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()}
+    known = {r["id"] for r in _api("POST", f"{api}/flow_runs/filter", json={}).json()}
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -269,16 +278,12 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
             raise
         finally:
             browser.close()
-    runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+    runs = _api("POST", f"{api}/flow_runs/filter", json={}).json()
     [new] = [r for r in runs if r["id"] not in known]
     assert new["deployment_id"] == dep["id"] and new["parameters"]["period"] == "2022-Q1"
     state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED", "PAUSED"})
     if state == "PAUSED":  # this test alone: nobody approved version 1 yet
-        httpx.post(
-            f"{api}/flow_runs/{new['id']}/resume",
-            json={"run_input": {"decision": "approve", "decided_by": "Trình duyệt"}},
-            timeout=10,
-        )
+        _resume(api, new["id"], {"decision": "approve", "decided_by": "Trình duyệt"})
         state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED"})
     assert state == "COMPLETED"
 
