@@ -52,6 +52,16 @@ class Contact(_Model):
             raise ValueError(f"'{self.url}' is not an Apprise URL (scheme://...)")
         return self
 
+    @property
+    def stored(self) -> str:
+        """How the outbox keeps it: the URL as configured (`${VAR}` unresolved) or `email:ADDR`,
+        so no password from the environment is ever written to the database."""
+        return self.url or f"email:{self.email}"
+
+    @classmethod
+    def from_stored(cls, text: str) -> Contact:
+        return cls(email=text[6:]) if text.startswith("email:") else cls(url=text)
+
     def apprise_url(self, mail_url: str) -> str:
         if self.email:
             sep = "&" if "?" in mail_url else "?"

@@ -69,7 +69,11 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                     )
             elif what == "remind":
                 r = send_reminders(period=period, as_of=when, config_dir=cfg)
-                say(f"{when}  nhắc hạn: {r['queued']} thư nhắc")
+                say(
+                    f"{when}  nhắc hạn: {r['queued']} thư nhắc"
+                    if r["queued"]
+                    else f"{when}  nhắc hạn: hôm nay không có bước nhắc cho đơn vị còn thiếu"
+                )
             else:
                 published = publish_report(
                     period=period,

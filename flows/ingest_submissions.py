@@ -34,7 +34,7 @@ def ingest_submissions(
     results: list[dict] = []
     for i in range(0, len(files), BATCH):
         results += ingest_files_task(rt, files[i : i + BATCH], now, None if paths else inbox)
-    sent = deliver_outbox_task(rt.engine, kinds=["rejection"])
+    sent = deliver_outbox_task(rt, kinds=["rejection"])
     for code in sorted({r["period"] for r in results if r["period"]}):
         publish_status_artifact(rt, Period.parse(code))
     if results:

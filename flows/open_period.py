@@ -32,6 +32,6 @@ def open_period(
     p = pick_period(rt, period, now)
     tag = log_force(force, f"requests of {p.code}")
     opened = open_period_task(rt, p, units, now, tag is not None)
-    sent = deliver_outbox_task(rt.engine, kinds=["request"], period_code=p.code)
+    sent = deliver_outbox_task(rt, kinds=["request"], period_code=p.code)
     get_run_logger().info("opened %s: %s; delivery %s", p.code, opened, sent)
     return {**opened, **sent}

@@ -67,7 +67,7 @@ def publish_report(
             )
             return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
     queued = queue_report_task(rt, result, row, log_force(force, f"the report of {p.code}"))
-    sent = deliver_outbox_task(rt.engine, kinds=["report"], period_code=p.code)
+    sent = deliver_outbox_task(rt, kinds=["report"], period_code=p.code)
     get_run_logger().info(
         "%s v%d (%s): %d notice(s) queued; delivery %s",
         p.code,

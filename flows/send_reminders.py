@@ -36,7 +36,7 @@ def send_reminders(
     p = pick_period(rt, period, now)
     tag = log_force(force, f"today's reminders for {p.code}")
     queued = queue_reminders_task(rt, p, now.date(), units, tag)
-    sent = deliver_outbox_task(rt.engine, kinds=["reminder"], period_code=p.code)
+    sent = deliver_outbox_task(rt, kinds=["reminder"], period_code=p.code)
     publish_outbox_artifact(rt, p, "reminder", since=started)
     publish_status_artifact(rt, p)
     get_run_logger().info("%s: %d reminder(s) queued; delivery %s", p.code, len(queued), sent)

@@ -167,7 +167,6 @@ def request_messages(
             unit_code=unit.code,
             recipient=unit.code,
             contacts=unit.contacts,
-            mail_url=settings.mail_url,
             subject=subject,
             body=body,
             attachments=[str(Path(req.form_path).resolve())],

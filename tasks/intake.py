@@ -370,7 +370,6 @@ def rejection_messages(
         unit_code=unit_code,
         recipient=unit_code,
         contacts=unit.contacts,
-        mail_url=rt.settings.mail_url,
         subject=subject,
         body=body,
     )

@@ -25,6 +25,7 @@ from baocao import crud
 from baocao.config import Contact
 from baocao.db import session_scope
 from baocao.models import OutboxMessage
+from baocao.runtime import Runtime
 
 log = logging.getLogger("baocao.notify")
 
@@ -44,7 +45,6 @@ def messages_for(
     unit_code: str | None,
     recipient: str,
     contacts: Iterable[Contact],
-    mail_url: str,
     subject: str,
     body: str,
     attachments: list[str] | None = None,
@@ -62,7 +62,7 @@ def messages_for(
                 "unit_code": unit_code,
                 "recipient": recipient,
                 "address": c.label,
-                "url": c.apprise_url(mail_url),
+                "url": c.stored,
                 "subject": subject,
                 "body": body,
                 "attachments": attachments or [],
@@ -78,11 +78,11 @@ class Delivery:
     error: str = ""
 
 
-def send_one(message: OutboxMessage) -> Delivery:
+def send_one(message: OutboxMessage, mail_url: str) -> Delivery:
     """Send one outbox row through Apprise (mail, Telegram, Zalo, ...)."""
     import baocao.zalo  # noqa: F401  registers zalo://
 
-    url = Contact(url=message.url).apprise_url("")  # fills ${VAR} from the environment
+    url = Contact.from_stored(message.url).apprise_url(mail_url)  # secrets filled in only now
     ap = apprise.Apprise()
     if not ap.add(url):
         return Delivery(message.id, False, f"invalid Apprise URL for {message.address}")
@@ -101,6 +101,7 @@ def send_one(message: OutboxMessage) -> Delivery:
 def deliver_outbox(
     engine: Engine,
     *,
+    mail_url: str,
     kinds: list[str] | None = None,
     period_code: str | None = None,
     limit: int = 500,
@@ -110,7 +111,7 @@ def deliver_outbox(
         due = crud.claim_due(s, kinds=kinds, period_code=period_code, limit=limit)
     counts = {"sent": 0, "failed": 0}
     for message in due:
-        outcome = send_one(message)
+        outcome = send_one(message, mail_url)
         with session_scope(engine) as s:
             crud.mark_delivery(s, message_id=outcome.id, ok=outcome.ok, error=outcome.error)
         counts["sent" if outcome.ok else "failed"] += 1
@@ -123,7 +124,9 @@ def deliver_outbox(
 
 @task(name="deliver-outbox", retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def deliver_outbox_task(
-    engine: Engine, kinds: list[str] | None = None, period_code: str | None = None
+    rt: Runtime, kinds: list[str] | None = None, period_code: str | None = None
 ) -> dict[str, int]:
     """Send due outbox messages through Apprise."""
-    return deliver_outbox(engine, kinds=kinds, period_code=period_code)
+    return deliver_outbox(
+        rt.engine, mail_url=rt.settings.mail_url, kinds=kinds, period_code=period_code
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
@@ -20,15 +19,6 @@ from tasks.notify import compose, messages_for
 from tasks.render import FILES, build_document, content_digest, render_title, write_report
 
 
-@dataclass
-class Published:
-    version: int
-    folder: Path
-    files: list[Path]
-    new_version: bool
-    queued: list[str]
-
-
 def render_version(
     rt: Runtime, result: Consolidated, report_date: dt.date, now: dt.datetime
 ) -> tuple[RenderedReport, bool]:
@@ -38,11 +28,9 @@ def render_version(
     with session_scope(rt.engine) as s:
         period_row = crud.get_period(s, report_id=rt.report.id, code=result.period.code)
         latest = crud.latest_report(s, period_id=period_row.id)
-    if (
-        latest
-        and latest.content_sha256 == digest
-        and all((Path(latest.folder) / f).is_file() for f in FILES)
-    ):
+    if latest and latest.content_sha256 == digest:
+        if not all((Path(latest.folder) / f).is_file() for f in FILES):  # restore lost files
+            write_report(rt.env, doc, result, rt.report, Path(latest.folder))
         return latest, False
     version = (latest.version + 1) if latest else 1
     folder = (rt.settings.reports_dir / rt.report.id / result.period.code / f"v{version}").resolve()
@@ -88,7 +76,6 @@ def report_messages(
             unit_code=None,
             recipient=rec.label,
             contacts=rec.contacts,
-            mail_url=rt.settings.mail_url,
             subject=subject,
             body=body,
             attachments=attachments,

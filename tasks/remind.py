@@ -103,7 +103,6 @@ def reminder_messages(
                 unit_code=code,
                 recipient=recipient,
                 contacts=contacts,
-                mail_url=rt.settings.mail_url,
                 subject=subject,
                 body=body,
                 attachments=files,

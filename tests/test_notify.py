@@ -17,7 +17,7 @@ from tests.conftest import make_runtime
 pytestmark = pytest.mark.integration
 
 
-def _rows(mail_url: str, key: str = "test:1", attachments=None, contacts=None):
+def _rows(key: str = "test:1", attachments=None, contacts=None):
     return messages_for(
         key=key,
         kind="request",
@@ -25,7 +25,6 @@ def _rows(mail_url: str, key: str = "test:1", attachments=None, contacts=None):
         unit_code="NV",
         recipient="NV",
         contacts=contacts or [Contact(email="nv@example.vn")],
-        mail_url=mail_url,
         subject="Đề nghị báo cáo Quý I/2022",
         body="Kính gửi Phòng Nội vụ",
         attachments=attachments or [],
@@ -43,10 +42,10 @@ def test_sent_once_with_attachment(tmp_path):
     form.write_bytes(b"PK-not-really-a-form")
     with MailCatcher(tmp_path / "mail") as mail:
         with session_scope(rt.engine) as s:
-            assert len(crud.enqueue(s, messages=_rows(mail.mail_url, attachments=[str(form)]))) == 1
-            assert crud.enqueue(s, messages=_rows(mail.mail_url, attachments=[str(form)])) == []
-        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}
-        assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 0}
+            assert len(crud.enqueue(s, messages=_rows(attachments=[str(form)]))) == 1
+            assert crud.enqueue(s, messages=_rows(attachments=[str(form)])) == []
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == {"sent": 1, "failed": 0}
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == {"sent": 0, "failed": 0}
         [got] = mail.received
         assert got.rcpt == ["nv@example.vn"] and got.subject == "Đề nghị báo cáo Quý I/2022"
         assert got.attachments() == {"NV_2022-Q1.xlsx": b"PK-not-really-a-form"}
@@ -58,12 +57,12 @@ def test_failed_delivery_is_recorded_and_retried_next_run(tmp_path):
     port = free_port()
     url = f"mailto://127.0.0.1:{port}?from=baocao@example.vn&mode=insecure"
     with session_scope(rt.engine) as s:
-        crud.enqueue(s, messages=_rows(url))
-    assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 1}
+        crud.enqueue(s, messages=_rows())
+    assert deliver_outbox(rt.engine, mail_url=url) == {"sent": 0, "failed": 1}
     [(status, attempts, error)] = _status(rt).values()
     assert status == "failed" and attempts == 1 and error
     with MailCatcher(tmp_path / "mail", port=port) as mail:  # the server is back
-        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}
+        assert deliver_outbox(rt.engine, mail_url=url) == {"sent": 1, "failed": 0}
         assert len(mail.received) == 1
     [(status, attempts, error)] = _status(rt).values()
     assert status == "sent" and attempts == 2 and error == ""
@@ -73,10 +72,8 @@ def test_missing_attachment_is_a_failure_not_a_silent_send(tmp_path):
     rt = make_runtime(tmp_path / "data")
     with MailCatcher(tmp_path / "mail") as mail:
         with session_scope(rt.engine) as s:
-            crud.enqueue(
-                s, messages=_rows(mail.mail_url, attachments=[str(tmp_path / "gone.docx")])
-            )
-        assert deliver_outbox(rt.engine) == {"sent": 0, "failed": 1}
+            crud.enqueue(s, messages=_rows(attachments=[str(tmp_path / "gone.docx")]))
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == {"sent": 0, "failed": 1}
         assert mail.received == []
     assert "gone.docx" in next(iter(_status(rt).values()))[2]
 
@@ -87,14 +84,36 @@ def test_zalo_and_mail_for_one_unit_and_zalo_error_stays_pending(tmp_path, zalo_
     contacts = [Contact(email="nv@example.vn"), Contact(url="zalo://8812345")]
     with MailCatcher(tmp_path / "mail") as mail:
         with session_scope(rt.engine) as s:
-            crud.enqueue(s, messages=_rows(mail.mail_url, contacts=contacts))
-        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 1}  # API said -216
+            crud.enqueue(s, messages=_rows(contacts=contacts))
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == {
+            "sent": 1,
+            "failed": 1,
+        }  # API said -216
         status = _status(rt)
         assert status["test:1:zalo://8812345"][0] == "failed"
         assert "-216" in status["test:1:zalo://8812345"][2]
         zalo_api.answer = {"error": 0, "message": "Success", "data": {"message_id": "m1"}}
-        assert deliver_outbox(rt.engine) == {"sent": 1, "failed": 0}  # only Zalo retried
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == {
+            "sent": 1,
+            "failed": 0,
+        }  # only Zalo retried
         assert len(mail.received) == 1
         path, token, body = zalo_api.seen[-1]
         assert path == "/v3.0/oa/message/cs" and token == "tok-123"
         assert body["recipient"] == {"user_id": "8812345"} and "Kính gửi" in body["message"]["text"]
+
+
+def test_no_mail_password_is_written_to_the_store(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    with session_scope(rt.engine) as s:
+        crud.enqueue(
+            s,
+            messages=_rows(
+                contacts=[Contact(email="nv@example.vn"), Contact(url="tgram://${TG_TOKEN}/12345")]
+            ),
+        )
+    with session_scope(rt.engine) as s:
+        urls = sorted(m.url for m in s.exec(select(OutboxMessage)))
+    assert urls == ["email:nv@example.vn", "tgram://${TG_TOKEN}/12345"]
+    secret = "mailto://baocao:S3cret@127.0.0.1:9?from=baocao@example.vn"
+    assert Contact.from_stored(urls[0]).apprise_url(secret).endswith("to=nv@example.vn")

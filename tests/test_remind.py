@@ -120,7 +120,7 @@ def test_one_step_reaches_a_unit_once_by_mail_and_once_by_zalo(tmp_path, zalo_ap
             queue_reminders(
                 rt, period=Period.parse("2022-Q1"), today=dt.date(2022, 3, 15), units=["NV"]
             )
-            deliver_outbox(rt.engine, kinds=["reminder"])
+            deliver_outbox(rt.engine, mail_url=mail.mail_url, kinds=["reminder"])
         assert [m.rcpt for m in mail.received] == [["phongnoivu@sontay.quangngai.gov.vn"]]
         assert "Nhắc: còn 1 ngày làm việc" in mail.received[0].subject
     assert [(user["recipient"]["user_id"]) for _, _, user in zalo_api.seen] == ["4455667788"]
