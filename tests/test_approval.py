@@ -115,3 +115,28 @@ def test_sent_back_keeps_the_draft_and_sends_nothing(approval_setup, tmp_path, m
         [row] = s.query(RenderedReport).all()
         assert (row.status, row.comment) == ("sent_back", "Sửa mục II.5")
     assert (rt.settings.reports_dir / "cchc-quarterly" / "2022-Q1" / "v1" / "report.docx").is_file()
+
+
+def test_no_decision_in_time_keeps_the_draft(approval_setup, tmp_path, monkeypatch):
+    rt, config = approval_setup
+    path = config / "schedule.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "approval_timeout_hours: 72", "approval_timeout_hours: 0.001"
+        ),
+        encoding="utf-8",
+    )
+    from flows.publish_report import publish_report
+
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        out = publish_report(
+            period="2022-Q1",
+            report_date="2022-04-05",
+            as_of="2022-04-05T09:00",
+            config_dir=str(config),
+        )
+        assert out["status"] == "timed_out" and out["sent"] == 0 and mail.received == []
+    with session_scope(rt.engine) as s:
+        [row] = s.query(RenderedReport).all()
+        assert row.status == "timed_out" and row.decided_by is None
