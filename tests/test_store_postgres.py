@@ -156,3 +156,26 @@ def test_timestamps_come_back_aware_utc(on_postgres, pg_schema):
             ).all()
         )
     assert kinds["received_at"] == "timestamp with time zone"
+
+
+def test_publish_and_deliver_on_postgres(on_postgres, tmp_path):
+    """Render a version, queue it once, deliver it through real SMTP: the outbox on PostgreSQL."""
+    import datetime as dt
+
+    from baocao.mailcatcher import MailCatcher
+    from tasks.notify import deliver_outbox
+    from tasks.publish import queue_report, render_version
+
+    rt, result = on_postgres
+    now = dt.datetime(2022, 4, 5, 9, tzinfo=dt.UTC)
+    row, new = render_version(rt, result, dt.date(2022, 4, 5), now)
+    again, new_again = render_version(rt, result, dt.date(2022, 4, 6), now)
+    assert new and not new_again and again.id == row.id
+    assert len(queue_report(rt, result, row)) == 6 and queue_report(rt, result, row) == []
+    with MailCatcher(tmp_path / "mail") as mail:
+        counts = deliver_outbox(rt.engine, mail_url=mail.mail_url, kinds=["report"])
+        assert counts == {"sent": 6, "failed": 0} and len(mail.received) == 6
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url, kinds=["report"]) == {
+            "sent": 0,
+            "failed": 0,
+        }
