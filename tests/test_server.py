@@ -297,3 +297,55 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
 def _field(name: str) -> str:
     """The text box under a parameter's label in the UI's custom-run form."""
     return f"xpath=//*[normalize-space(text())='{name} (Optional)']/following::textarea[1]"
+
+
+def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(server, tmp_path):
+    """The province's path: `prefect deploy --all` from prefect.yaml, a process worker."""
+    data = tmp_path / "data"
+    rt = build_runtime(settings=get_settings(data_dir=data, config_dir=PROJECT_ROOT / "config"))
+    open_example(rt)
+    with MailCatcher(tmp_path / "mail") as mail:
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": server,
+            "PREFECT_HOME": str(tmp_path / "home"),
+            "BAOCAO_HOME": str(PROJECT_ROOT),
+            "BAOCAO_DATA_DIR": str(data),
+            "BAOCAO_MAIL_URL": mail.mail_url,
+        }
+        prefect = [sys.executable, "-m", "prefect"]
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [*prefect, *args],
+                env=env,
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            return done.stdout
+
+        cli("work-pool", "create", "baocao", "--type", "process", "--overwrite")
+        cli("--no-prompt", "deploy", "--all")
+        deps = {d["name"]: d for d in _deployments(server) if d.get("work_pool_name") == "baocao"}
+        assert {
+            "open-period",
+            "send-reminders",
+            "ingest-submissions",
+            "publish-report",
+            "quarterly-cycle",
+        } <= set(deps)
+        assert deps["quarterly-cycle"]["schedules"][0]["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
+        run = _api(
+            "POST",
+            f"{server}/deployments/{deps['send-reminders']['id']}/create_flow_run",
+            json={
+                "parameters": {"period": "2022-Q1", "units": ["VHTT"], "as_of": "2022-03-15T08:00"}
+            },
+        ).json()["id"]
+        cli("worker", "start", "--pool", "baocao", "--type", "process", "--run-once")
+        assert _until(server, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+        assert [m.rcpt for m in mail.received] == [["phongvhtt@sontay.quangngai.gov.vn"]]
+        assert "còn 1 ngày làm việc" in mail.received[0].subject
