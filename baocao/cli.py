@@ -52,6 +52,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         RenderError,
         ValueError,
         FileNotFoundError,
+        FileExistsError,
     )
 
 

@@ -96,6 +96,7 @@ class Body(_Model):
     place: str  # "Sơn Tây" as in "Sơn Tây, ngày 05 tháng 4 năm 2022"
     symbol: str = "UBND"  # Số: .../BC-UBND
     sender_name: str = "baocao"
+    sender_email: str = "baocao@localhost"  # the From address the demo's mail server shows
     motto: tuple[str, str] = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
     submit_hint: str = "Gửi lại biểu mẫu đã điền qua thư điện tử này hoặc nộp tại Văn phòng."
     offices: dict[str, Person] = {}  # e.g. chairman_office, used by escalation

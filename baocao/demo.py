@@ -9,11 +9,13 @@ from pathlib import Path
 
 import yaml
 
+from baocao.config import load_config
 from baocao.mailcatcher import MailCatcher
-from baocao.settings import PROJECT_ROOT
+from baocao.settings import PROJECT_ROOT, get_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
 OUTPUTS = ("report.md", "report.html", "report.docx", "phu-luc.xlsx")
+MARKER = ".baocao-demo"
 
 
 def timeline(manifest: dict) -> list[tuple[str, str, object]]:
@@ -29,8 +31,14 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
     """Run the example cycle into `out`; return where things are."""
     out = out.resolve()
     data = out / "data"
-    if data.exists():
-        shutil.rmtree(data)  # each demo starts from an empty store
+    if data.exists():  # each demo starts from an empty store, but never wipes a real one
+        if not (data / MARKER).exists():
+            raise FileExistsError(
+                f"{data} exists and was not made by `baocao demo`: choose another --out folder"
+            )
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    (data / MARKER).write_text("made by baocao demo; deleted by the next demo run\n")
     for old in [out / "mail", *(out / n for n in OUTPUTS)]:
         if old.is_dir():
             shutil.rmtree(old)
@@ -38,7 +46,8 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
             old.unlink()
     manifest = yaml.safe_load((EXAMPLE / "manifest.yaml").read_text(encoding="utf-8"))
     period = str(manifest["period"])
-    with MailCatcher(out / "mail", sender="baocao@sontay.quangngai.gov.vn") as mail:
+    body = load_config(config_dir or get_settings().config_dir).body
+    with MailCatcher(out / "mail", sender=body.sender_email) as mail:
         os.environ["BAOCAO_DATA_DIR"] = str(data)
         os.environ["BAOCAO_MAIL_URL"] = mail.mail_url
         os.environ.pop("BAOCAO_DATABASE_URL", None)

@@ -55,3 +55,12 @@ def test_form_writes_the_units_form(example_runtime, monkeypatch, tmp_path):
     assert parsed.meta["unit_code"] == "TCKH" and parsed.meta["token"]
     unknown = runner.invoke(app, ["form", "XYZ", "2022-Q1", "--out", str(out)])
     assert unknown.exit_code == 2 and "XYZ" in unknown.output
+
+
+def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
+    precious = tmp_path / "out" / "data" / "baocao.sqlite"
+    precious.parent.mkdir(parents=True)
+    precious.write_bytes(b"the district's real store")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--out" in result.output
+    assert precious.read_bytes() == b"the district's real store"
