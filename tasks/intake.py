@@ -202,7 +202,12 @@ def _move_processed(paths: list[Path], inbox: Path, now: dt.datetime) -> None:
     done.mkdir(parents=True, exist_ok=True)
     for path in paths:
         if path.parent.resolve() == inbox.resolve():
-            path.replace(done / f"{now.strftime('%Y%m%dT%H%M%S')}_{path.name}")
+            target = done / f"{now.strftime('%Y%m%dT%H%M%S')}_{path.name}"
+            n = 1
+            while target.exists():  # never overwrite an earlier file of the same name
+                target = done / f"{now.strftime('%Y%m%dT%H%M%S')}_{n}_{path.name}"
+                n += 1
+            path.replace(target)
 
 
 def _store_batch(

@@ -254,3 +254,19 @@ def test_issued_form_identified_by_token(tmp_path):
         1,
         False,
     )
+
+
+def test_inbox_files_move_to_processed_without_overwriting(tmp_path):
+    import shutil
+
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    now = parse_moment("2022-03-11T10:15")
+    for expected in ("accepted", "duplicate"):
+        shutil.copy(SUBMISSIONS / "NV_2022-Q1.xlsx", inbox / "NV_2022-Q1.xlsx")
+        [result] = ingest_files(rt, [inbox / "NV_2022-Q1.xlsx"], now=now, move_from=inbox)
+        assert result.outcome == expected
+    assert not (inbox / "NV_2022-Q1.xlsx").exists()
+    assert len(list((inbox / "processed").iterdir())) == 2
