@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -49,10 +50,9 @@ def _healthy(api: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real Prefect server with its UI, on its own port and PREFECT_HOME."""
-    home = tmp_path_factory.mktemp("prefect-home")
+@contextmanager
+def prefect_server(home: Path):
+    """`prefect server start` with its UI on a free loopback port and its own PREFECT_HOME."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -62,29 +62,36 @@ def server(tmp_path_factory):
         "PREFECT_UI_API_URL": api,
     }
     env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        _wait(lambda: _healthy(api), 180, "prefect server health")
+    with (home / "server.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            _wait(lambda: _healthy(api), 180, "prefect server health")
+            yield api
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The server `baocao serve` registers with (module-wide)."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as api:
         yield api
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -299,8 +306,16 @@ def _field(name: str) -> str:
     return f"xpath=//*[normalize-space(text())='{name} (Optional)']/following::textarea[1]"
 
 
-def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(server, tmp_path):
-    """The province's path: `prefect deploy --all` from prefect.yaml, a process worker."""
+def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(tmp_path):
+    """The province's path: `prefect deploy --all` from prefect.yaml, a process worker. A
+    server of its own: on the shared one, `baocao serve` would pick the run up first."""
+    home = tmp_path / "server-home"
+    home.mkdir()
+    with prefect_server(home) as server:
+        _deploy_and_work(server, tmp_path)
+
+
+def _deploy_and_work(server: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     rt = build_runtime(settings=get_settings(data_dir=data, config_dir=PROJECT_ROOT / "config"))
     open_example(rt)
