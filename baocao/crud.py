@@ -195,27 +195,44 @@ def claim_due(
     *,
     kinds: Sequence[str] | None = None,
     period_code: str | None = None,
+    after_id: int = 0,
     limit: int = 500,
     stale_after: dt.timedelta = dt.timedelta(minutes=15),
 ) -> list[OutboxMessage]:
-    """Messages to send now: pending, failed, or stuck in `sending` longer than `stale_after`
-    (a crash between sending and recording). They are marked `sending` before returning."""
+    """Messages to send now, oldest first from `after_id`: pending, failed, or stuck in
+    `sending` longer than `stale_after` (a crash between sending and recording).
+
+    Each is claimed by a conditional UPDATE (status still due), so two deliveries running at
+    once never both take the same message; on PostgreSQL locked rows are skipped."""
     now = utcnow()
     due = sa.or_(
         OutboxMessage.status.in_(["pending", "failed"]),
         sa.and_(OutboxMessage.status == "sending", OutboxMessage.sent_at < now - stale_after),
     )
-    stmt = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
+    stmt = select(OutboxMessage.id).where(due, OutboxMessage.id > after_id)
     if kinds:
         stmt = stmt.where(OutboxMessage.kind.in_(list(kinds)))
     if period_code:
         stmt = stmt.where(OutboxMessage.period_code == period_code)
-    rows = list(session.exec(stmt))
-    for r in rows:
-        r.status, r.attempts, r.sent_at = "sending", r.attempts + 1, now  # sent_at = claimed at
-        session.add(r)
-    session.flush()
-    return rows
+    stmt = stmt.order_by(OutboxMessage.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed = []
+    for message_id in list(session.exec(stmt)):
+        taken = session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, due)
+            .values(status="sending", attempts=OutboxMessage.attempts + 1, sent_at=now)
+        ).rowcount
+        if taken:
+            claimed.append(message_id)
+    if not claimed:
+        return []
+    return list(
+        session.exec(
+            select(OutboxMessage).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
+        )
+    )
 
 
 def mark_delivery(session: Session, *, message_id: int, ok: bool, error: str = "") -> None:

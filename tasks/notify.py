@@ -106,20 +106,26 @@ def deliver_outbox(
     period_code: str | None = None,
     limit: int = 500,
 ) -> dict[str, int]:
-    """Send what is due in the outbox; return counts of sent and failed."""
-    with session_scope(engine) as s:
-        due = crud.claim_due(s, kinds=kinds, period_code=period_code, limit=limit)
-    counts = {"sent": 0, "failed": 0}
-    for message in due:
-        outcome = send_one(message, mail_url)
+    """Send everything due in the outbox, `limit` claimed at a time, each message tried once
+    per call (a failure waits for the next run); return counts of sent and failed."""
+    counts, last_id = {"sent": 0, "failed": 0}, 0
+    while True:
         with session_scope(engine) as s:
-            crud.mark_delivery(s, message_id=outcome.id, ok=outcome.ok, error=outcome.error)
-        counts["sent" if outcome.ok else "failed"] += 1
-        if not outcome.ok:
-            log.warning(
-                "delivery failed for %s (%s): %s", message.address, message.kind, outcome.error
+            due = crud.claim_due(
+                s, kinds=kinds, period_code=period_code, after_id=last_id, limit=limit
             )
-    return counts
+        if not due:
+            return counts
+        for message in due:
+            outcome = send_one(message, mail_url)
+            with session_scope(engine) as s:
+                crud.mark_delivery(s, message_id=outcome.id, ok=outcome.ok, error=outcome.error)
+            counts["sent" if outcome.ok else "failed"] += 1
+            if not outcome.ok:
+                log.warning(
+                    "delivery failed for %s (%s): %s", message.address, message.kind, outcome.error
+                )
+        last_id = due[-1].id
 
 
 @task(name="deliver-outbox", retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)

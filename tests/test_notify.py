@@ -117,3 +117,28 @@ def test_no_mail_password_is_written_to_the_store(tmp_path):
     assert urls == ["email:nv@example.vn", "tgram://${TG_TOKEN}/12345"]
     secret = "mailto://baocao:S3cret@127.0.0.1:9?from=baocao@example.vn"
     assert Contact.from_stored(urls[0]).apprise_url(secret).endswith("to=nv@example.vn")
+
+
+def test_everything_due_goes_in_one_call_and_no_message_is_claimed_twice(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    contacts = [Contact(email=f"xa{n}@example.vn") for n in range(5)]
+    with session_scope(rt.engine) as s:
+        crud.enqueue(s, messages=_rows(contacts=contacts))
+    with session_scope(rt.engine) as s:
+        first = crud.claim_due(s, limit=3)
+    with session_scope(rt.engine) as s:  # a second delivery running at the same time
+        second = crud.claim_due(s, limit=10)
+    assert len(first) == 3 and len(second) == 2
+    assert not {m.id for m in first} & {m.id for m in second}
+    with session_scope(rt.engine) as s:  # both were claimed: nothing is due any more
+        assert crud.claim_due(s) == []
+
+    rt2 = make_runtime(tmp_path / "data2")
+    with session_scope(rt2.engine) as s:
+        crud.enqueue(s, messages=_rows(contacts=contacts))
+    with MailCatcher(tmp_path / "mail") as mail:
+        assert deliver_outbox(rt2.engine, mail_url=mail.mail_url, limit=2) == {
+            "sent": 5,
+            "failed": 0,
+        }
+        assert sorted(m.rcpt[0] for m in mail.received) == sorted(c.email for c in contacts)
