@@ -51,10 +51,9 @@ def requests_for(session: Session, *, period_id: int) -> dict[str, CollectionReq
     return {r.unit_code: r for r in rows}
 
 
-def add_request(session: Session, *, row: CollectionRequest) -> CollectionRequest:
-    session.add(row)
+def add_requests(session: Session, *, rows: Sequence[CollectionRequest]) -> None:
+    session.add_all(rows)
     session.flush()
-    return row
 
 
 def token_map(session: Session) -> dict[str, tuple[str, str]]:

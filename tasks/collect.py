@@ -9,7 +9,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
@@ -135,33 +134,28 @@ def write_forms(
 
 
 def request_messages(
-    env: Environment,
-    settings: Settings,
-    cfg: Config,
-    report: ReportDef,
-    period: Period,
-    dates: PeriodDates,
-    requests: list[CollectionRequest],
-    force_tag: str | None = None,
+    rt: Runtime, period: Period, requests: list[CollectionRequest], force_tag: str | None = None
 ) -> list[dict]:
+    """One message per unit contact, its form attached."""
+    dates = period_dates(period, rt.cfg.schedule)
     rows: list[dict] = []
     for req in requests:
-        unit = cfg.unit_map[req.unit_code]
+        unit = rt.cfg.unit_map[req.unit_code]
         subject, body = compose(
-            env,
+            rt.env,
             "messages/request.txt",
-            body=cfg.body,
+            body=rt.cfg.body,
             unit=unit,
             period=period,
-            report=report,
+            report=rt.report,
             deadline=vnformat.date(dates.unit_last_day),
             window_start=vnformat.date(dates.window_start),
             window_end=vnformat.date(dates.window_end),
             form_name=Path(req.form_path).name,
-            indicators=cfg.indicators_of(report, unit.code),
+            indicators=rt.cfg.indicators_of(rt.report, unit.code),
         )
         rows += messages_for(
-            key=f"request:{report.id}:{period.code}:{unit.code}",
+            key=f"request:{rt.report.id}:{period.code}:{unit.code}",
             kind="request",
             period_code=period.code,
             unit_code=unit.code,
@@ -181,37 +175,33 @@ def open_period(
     """Create the period, the missing requests and forms, and queue the request messages.
 
     A rerun creates nothing twice; `force` queues the messages again as a new intent."""
-    engine, settings, cfg, report = rt.engine, rt.settings, rt.cfg, rt.report
-    chosen = select_units(cfg, report, units)
-    period_row = ensure_period_row(engine, cfg, report, period, now)
-    with session_scope(engine) as s:
+    chosen = select_units(rt.cfg, rt.report, units)
+    period_row = ensure_period_row(rt.engine, rt.cfg, rt.report, period, now)
+    with session_scope(rt.engine) as s:
         existing = crud.requests_for(s, period_id=period_row.id)
     new = write_forms(
-        settings, cfg, report, period, period_row, [u for u in chosen if u not in existing], now
-    )
-    with session_scope(engine) as s:
-        for row in new:
-            crud.add_request(s, row=row)
-    wanted = [existing.get(u) or next(r for r in new if r.unit_code == u) for u in chosen]
-    dates = period_dates(period, cfg.schedule)
-    rows = request_messages(
-        rt.env,
-        settings,
-        cfg,
-        report,
+        rt.settings,
+        rt.cfg,
+        rt.report,
         period,
-        dates,
-        wanted,
-        force_tag=now.isoformat() if force else None,
+        period_row,
+        [u for u in chosen if u not in existing],
+        now,
     )
-    with session_scope(engine) as s:
+    with session_scope(rt.engine) as s:
+        crud.add_requests(s, rows=new)
+    requests = {**existing, **{r.unit_code: r for r in new}}
+    rows = request_messages(
+        rt, period, [requests[u] for u in chosen], force_tag=now.isoformat() if force else None
+    )
+    with session_scope(rt.engine) as s:
         queued = crud.enqueue(s, messages=rows)
     return {
         "period": period.code,
         "units": len(chosen),
         "new_requests": len(new),
         "queued_messages": len(queued),
-        "unit_deadline": dates.unit_last_day.isoformat(),
+        "unit_deadline": period_dates(period, rt.cfg.schedule).unit_last_day.isoformat(),
     }
 
 
