@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here to phone
@@ -142,7 +143,7 @@ def ingest(
     for r in rows:
         style = {"accepted": "green", "rejected": "red"}.get(r["outcome"], "yellow")
         table.add_row(
-            r["file"],
+            escape(r["file"]),
             f"[{style}]{r['outcome']}[/]",
             r["unit"],
             r["period"],
@@ -150,7 +151,7 @@ def ingest(
             "yes" if r["late"] else "",
             str(r["errors"]),
             str(r["warnings"]),
-            r["message"],
+            escape(r["message"]),
         )
     console.print(table if rows else "nothing to take in")
 
@@ -225,16 +226,19 @@ def status(
         sys.stdout.write("\n")
         return
     table = Table(
-        "unit",
-        "name",
-        "state",
-        "version",
-        "on time",
-        "errors",
-        "warnings",
-        "findings",
-        title=f"{period}",
+        title=f"{period}: {sum(r['state'] == 'valid' for r in rows)}/{len(rows)} units in"
     )
+    for name, kw in (
+        ("unit", {"no_wrap": True}),
+        ("name", {"max_width": 24}),
+        ("state", {"no_wrap": True}),
+        ("version", {"no_wrap": True}),
+        ("on time", {"no_wrap": True}),
+        ("errors", {}),
+        ("warnings", {}),
+        ("findings", {"ratio": 1}),
+    ):
+        table.add_column(name, **kw)
     for r in rows:
         style = {"valid": "green", "rejected": "red", "missing": "yellow"}[r["state"]]
         on_time = {True: "yes", False: "late", None: ""}[r["on_time"]]
@@ -246,7 +250,7 @@ def status(
             on_time,
             str(r["errors"]),
             str(r["warnings"]),
-            "\n".join(r["findings"]),
+            escape("\n".join(r["findings"])),
         )
     console.print(table)
 

@@ -110,8 +110,20 @@ def add_findings(session: Session, *, findings: Sequence[dict]) -> None:
         session.execute(sa.insert(Finding), list(findings))
 
 
-def findings_for(session: Session, *, submission_id: int) -> list[Finding]:
-    return list(session.exec(select(Finding).where(Finding.submission_id == submission_id)))
+def findings_by_submission(
+    session: Session, *, submission_ids: Sequence[int]
+) -> dict[int, list[Finding]]:
+    """Findings of these submissions, grouped by submission, in one query."""
+    out: dict[int, list[Finding]] = {}
+    if submission_ids:
+        stmt = (
+            select(Finding)
+            .where(Finding.submission_id.in_(list(submission_ids)))
+            .order_by(Finding.id)
+        )
+        for f in session.exec(stmt):
+            out.setdefault(f.submission_id, []).append(f)
+    return out
 
 
 SUBMISSION_COLUMNS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from baocao import crud
 from baocao.db import session_scope
 from baocao.periods import Period, as_vn
@@ -13,31 +15,39 @@ def period_status(rt: Runtime, period: Period) -> list[dict]:
     """One JSON-ready row per expected unit: state, version, on time, findings (Vietnamese)."""
     subs, _ = load_period(rt, period)
     table = unit_status(subs, rt.cfg, rt.cfg.expected_units(rt.report))
-    chosen = {}
-    for r in subs.itertuples():
-        chosen.setdefault(r.unit, {})[int(r.version)] = int(r.submission_id)
-    rows = []
+    ids = {(r.unit, int(r.version)): int(r.submission_id) for r in subs.itertuples()}
+    counted = {
+        (r["unit"], int(r["version"])): ids[(r["unit"], int(r["version"]))]
+        for r in table.to_dict(orient="records")
+        if pd.notna(r["version"])
+    }
     with session_scope(rt.engine) as s:
-        for r in table.to_dict(orient="records"):
-            sub_id = chosen.get(r["unit"], {}).get(r["version"])
-            findings = crud.findings_for(s, submission_id=sub_id) if sub_id else []
-            received = r["received_at"]
-            rows.append(
-                {
-                    "unit": r["unit"],
-                    "name": r["name"],
-                    "state": r["state"],
-                    "version": r["version"],
-                    "versions": r["versions"],
-                    "received_at": as_vn(received.to_pydatetime()).isoformat()
-                    if received is not None and received == received
-                    else None,
-                    "on_time": r["on_time"],
-                    "errors": r["errors"],
-                    "warnings": r["warnings"],
-                    "findings": [f"[{f.severity}] {f.message_vi}" for f in findings],
-                }
-            )
+        findings = crud.findings_by_submission(s, submission_ids=list(counted.values()))
+    rows = []
+    for r in table.to_dict(orient="records"):
+        version = int(r["version"]) if pd.notna(r["version"]) else None
+        received = r["received_at"]
+        rows.append(
+            {
+                "unit": r["unit"],
+                "name": r["name"],
+                "state": r["state"],
+                "version": version,
+                "versions": int(r["versions"]),
+                "received_at": as_vn(pd.Timestamp(received).to_pydatetime()).isoformat()
+                if pd.notna(received)
+                else None,
+                "on_time": None
+                if r["on_time"] is None or pd.isna(r["on_time"])
+                else bool(r["on_time"]),
+                "errors": int(r["errors"]),
+                "warnings": int(r["warnings"]),
+                "findings": [
+                    f"[{f.severity}] {f.message_vi}"
+                    for f in findings.get(counted.get((r["unit"], version)), [])
+                ],
+            }
+        )
     return rows
 
 

@@ -64,3 +64,18 @@ def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "--out" in result.output
     assert precious.read_bytes() == b"the district's real store"
+
+
+def test_status_shows_the_findings_of_a_rejected_unit(tmp_path, monkeypatch):
+    from baocao.periods import parse_moment
+    from tasks.intake import ingest_files
+    from tests.conftest import SUBMISSIONS, make_runtime, open_example
+
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    ingest_files(rt, [SUBMISSIONS / "TCKH_2022-Q1.xlsx"], now=parse_moment("2022-03-14T16:40"))
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["status", "2022-Q1"])
+    assert result.exit_code == 0
+    assert "[error] Quy tắc tc_tong_chi" in result.output and "rejected" in result.output
