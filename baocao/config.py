@@ -225,6 +225,9 @@ class Schedule(_Model):
     open_working_days_before_cutoff: int = 5
     unit_deadline_working_days_after_cutoff: int = 2
     report_deadline_working_days_after_cutoff: int = 4
+    province_report_day: int = Field(
+        20, ge=1, le=28
+    )  # MoHA: provinces by the 20th of the last month
     open_hour: int = Field(8, ge=0, le=23)
     reminders: Reminders = Reminders()
     approval_required: bool = False
@@ -377,6 +380,14 @@ def load_config(root: Path | str) -> Config:
             raise ConfigError(f"{root / 'units.yaml'}: unit code '{u.code}' appears twice")
         unit_map[u.code] = u
     schedule = _parse(Schedule, root / "schedule.yaml", _read_yaml(root / "schedule.yaml"))
+    if (
+        schedule.report_deadline_working_days_after_cutoff
+        < schedule.unit_deadline_working_days_after_cutoff
+    ):
+        raise ConfigError(
+            f"{root / 'schedule.yaml'}: key `report_deadline_working_days_after_cutoff`: the "
+            "district's report cannot be due before its units' figures"
+        )
     for target in schedule.reminders.escalate_to:
         if target != "head" and target not in body.offices:
             raise ConfigError(

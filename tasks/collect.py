@@ -17,7 +17,7 @@ from baocao import crud, forms, vnformat
 from baocao.config import Config, ReportDef, Schedule
 from baocao.db import session_scope
 from baocao.models import CollectionRequest, ReportingPeriod
-from baocao.periods import Period, add_working_days, end_of_day
+from baocao.periods import Period, add_working_days, end_of_day, next_working_day
 from baocao.runtime import Runtime
 from baocao.settings import Settings
 from tasks.notify import compose, messages_for
@@ -30,8 +30,9 @@ class PeriodDates:
     window_start: dt.date
     window_end: dt.date
     open_day: dt.date
-    unit_deadline: dt.datetime  # 24:00 of the units' last day
-    report_deadline: dt.datetime
+    unit_deadline: dt.datetime  # 24:00 of the units' last day (set by the district)
+    report_deadline: dt.datetime  # the district's report to the province (set by the province)
+    province_deadline: dt.datetime  # the province's report to the Ministry of Home Affairs
 
     @property
     def unit_last_day(self) -> dt.date:
@@ -50,6 +51,9 @@ def period_dates(period: Period, schedule: Schedule) -> PeriodDates:
         ),
         report_deadline=end_of_day(
             add_working_days(cutoff, schedule.report_deadline_working_days_after_cutoff)
+        ),
+        province_deadline=end_of_day(
+            next_working_day(dt.date(period.year, period.last_month, schedule.province_report_day))
         ),
     )
 

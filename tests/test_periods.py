@@ -182,3 +182,22 @@ def test_period_dates_with_bundled_schedule():
     assert dates.unit_deadline == end_of_day(D(2022, 3, 16))
     assert dates.unit_last_day == D(2022, 3, 16)
     assert dates.report_deadline == end_of_day(D(2022, 3, 18))
+
+
+def test_deadlines_per_level_2022_q1():
+    from baocao.config import load_config
+    from baocao.settings import PROJECT_ROOT
+    from tasks.collect import period_dates
+
+    dates = period_dates(Period.parse("2022-Q1"), load_config(PROJECT_ROOT / "config").schedule)
+    last = {
+        k: (getattr(dates, k) - dt.timedelta(seconds=1)).date()
+        for k in ("unit_deadline", "report_deadline", "province_deadline")
+    }
+    # units by Wed 16/03, the district by Fri 18/03, the province by Sun 20/03 -> Mon 21/03
+    assert last == {
+        "unit_deadline": dt.date(2022, 3, 16),
+        "report_deadline": dt.date(2022, 3, 18),
+        "province_deadline": dt.date(2022, 3, 21),
+    }
+    assert last["unit_deadline"] < last["report_deadline"] < last["province_deadline"]
