@@ -42,6 +42,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from baocao.config import ConfigError
     from baocao.forms import FormError
     from baocao.periods import PeriodError
+    from baocao.serve import ServerError
     from tasks.consolidate import IncompleteError
     from tasks.render import RenderError
 
@@ -54,6 +55,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ValueError,
         FileNotFoundError,
         FileExistsError,
+        ServerError,
     )
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-DEFAULT_API = "http://127.0.0.1:4200/api"
+DEFAULT_PORT = 4200
+DEFAULT_API = f"http://127.0.0.1:{DEFAULT_PORT}/api"
 
 
 def healthy(api_url: str) -> bool:
@@ -27,40 +28,63 @@ def healthy(api_url: str) -> bool:
         return False
 
 
-def ensure_server(log_file: Path, timeout: float = 180) -> tuple[str, subprocess.Popen | None]:
-    """The API URL to use, starting `prefect server start` on loopback when needed."""
-    api = os.environ.get("PREFECT_API_URL") or DEFAULT_API
-    if healthy(api):
-        return api, None
-    if os.environ.get("PREFECT_API_URL"):
-        raise RuntimeError(f"PREFECT_API_URL={api} does not answer; start that server or unset it")
+class ServerError(RuntimeError):
+    """No Prefect server to talk to; the message says which and where its log is."""
+
+
+def start_server(
+    port: int, log_file: Path, *, env: dict[str, str] | None = None, timeout: float = 180
+) -> tuple[str, subprocess.Popen]:
+    """`prefect server start` with its UI on 127.0.0.1:`port`, once it answers healthy."""
+    api = f"http://127.0.0.1:{port}/api"
+    run_env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true",
+        "PREFECT_UI_API_URL": api,
+        **(env or {}),
+    }
+    run_env.pop("PREFECT_API_URL", None)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "true"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "4200",
-        ],
-        stdout=log_file.open("ab"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=run_env,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(api):
             return api, proc
         if proc.poll() is not None:
-            raise RuntimeError(f"prefect server stopped (exit {proc.returncode}); see {log_file}")
+            raise ServerError(f"prefect server stopped (exit {proc.returncode}); see {log_file}")
         time.sleep(1)
     proc.terminate()
-    raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s; see {log_file}")
+    raise ServerError(f"prefect server not healthy after {timeout:.0f} s; see {log_file}")
+
+
+def ensure_server(log_file: Path) -> tuple[str, subprocess.Popen | None]:
+    """The API URL to use: PREFECT_API_URL's server, one already on 127.0.0.1:4200, or one
+    started there now (then also returned, for the caller to stop)."""
+    api = os.environ.get("PREFECT_API_URL") or DEFAULT_API
+    if healthy(api):
+        return api, None
+    if os.environ.get("PREFECT_API_URL"):
+        raise ServerError(
+            f"PREFECT_API_URL={api} does not answer: start that server or unset the variable"
+        )
+    return start_server(DEFAULT_PORT, log_file)
 
 
 def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_minutes: int = 5):

@@ -79,3 +79,12 @@ def test_status_shows_the_findings_of_a_rejected_unit(tmp_path, monkeypatch):
     result = runner.invoke(app, ["status", "2022-Q1"])
     assert result.exit_code == 0
     assert "[error] Quy tắc tc_tong_chi" in result.output and "rejected" in result.output
+
+
+def test_serve_names_a_server_that_does_not_answer(monkeypatch):
+    from baocao.mailcatcher import free_port
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2 and "does not answer" in result.output
+    assert "Traceback" not in result.output

@@ -19,6 +19,7 @@ from baocao.db import session_scope
 from baocao.mailcatcher import MailCatcher, free_port
 from baocao.models import RenderedReport
 from baocao.runtime import build_runtime
+from baocao.serve import start_server
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.notify import deliver_outbox
 from tests.conftest import ingest_waves, open_example
@@ -43,48 +44,15 @@ def _wait(predicate, timeout: float, what: str, every: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _healthy(api: str) -> bool:
-    try:
-        return httpx.get(f"{api}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def prefect_server(home: Path):
     """`prefect server start` with its UI on a free loopback port and its own PREFECT_HOME."""
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": api,
-    }
-    env.pop("PREFECT_API_URL", None)
-    with (home / "server.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        try:
-            _wait(lambda: _healthy(api), 180, "prefect server health")
-            yield api
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    api, proc = start_server(free_port(), home / "server.log", env={"PREFECT_HOME": str(home)})
+    try:
+        yield api
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
