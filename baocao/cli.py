@@ -211,6 +211,37 @@ def publish(
 
 
 @app.command()
+def approve(
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    by: Annotated[str, typer.Option("--by", help="Your name, recorded with the decision")],
+    send_back: Annotated[
+        bool, typer.Option("--send-back", help="Send the draft back instead")
+    ] = False,
+    comment: Annotated[str, typer.Option("--comment", help="Why (for a send-back)")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Approve PERIOD's latest rendered report (or send it back); publish then sends it."""
+    from baocao.periods import Period, now_vn
+    from baocao.runtime import build_runtime
+    from tasks.approve import decide_latest
+
+    rt = _run(build_runtime, _cfg(config))
+    row = _run(
+        decide_latest,
+        rt,
+        _run(Period.parse, period),
+        approve=not send_back,
+        decided_by=by,
+        comment=comment,
+        now=now_vn(),
+    )
+    console.print(
+        f"{period} v{row.version}: {row.status} by {row.decided_by}"
+        + ("" if send_back else f"; `baocao publish {period}` sends it now")
+    )
+
+
+@app.command()
 def status(
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,

@@ -21,7 +21,7 @@ from flows.common import (
     publish_status_artifact,
     start,
 )
-from tasks.approve import Decision, approval_prompt, record_decision
+from tasks.approve import Decision, approval_prompt, can_pause, record_decision
 from tasks.consolidate import consolidate_task, require_complete
 from tasks.notify import deliver_outbox_task
 from tasks.publish import queue_report_task, render_version_task
@@ -55,6 +55,14 @@ def publish_report(
         "timeliness": result.timeliness,
     }
     if rt.cfg.schedule.approval_required and row.status != "approved":
+        if not can_pause():  # no UI to answer a pause: the decision comes from `baocao approve`
+            get_run_logger().warning(
+                "%s v%d waits for approval: `baocao approve %s --by NAME`, then publish again",
+                p.code,
+                row.version,
+                p.code,
+            )
+            return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
         row = wait_for_approval(rt, row, result)
         if row.status != "approved":
             get_run_logger().warning(

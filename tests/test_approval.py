@@ -14,7 +14,7 @@ from baocao.mailcatcher import MailCatcher
 from baocao.models import RenderedReport
 from baocao.runtime import build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
-from tests.conftest import ingest_waves, open_example
+from tests.conftest import PERIOD, ingest_waves, open_example
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +140,52 @@ def test_no_decision_in_time_keeps_the_draft(approval_setup, tmp_path, monkeypat
     with session_scope(rt.engine) as s:
         [row] = s.query(RenderedReport).all()
         assert row.status == "timed_out" and row.decided_by is None
+
+
+def test_approved_from_the_command_line_is_sent_without_a_pause(
+    approval_setup, tmp_path, monkeypatch
+):
+    import datetime as dt
+
+    from typer.testing import CliRunner
+
+    from baocao.cli import app
+    from flows.publish_report import publish_report
+    from tasks.consolidate import consolidate_period
+    from tasks.publish import render_version
+
+    rt, config = approval_setup
+    render_version(
+        rt,
+        consolidate_period(rt, PERIOD),
+        dt.date(2022, 4, 5),
+        dt.datetime(2022, 4, 5, 2, tzinfo=dt.UTC),
+    )
+    result = CliRunner().invoke(
+        app, ["approve", "2022-Q1", "--by", "Nguyễn Ngọc Trân", "--config", str(config)]
+    )
+    assert result.exit_code == 0 and "approved by Nguyễn Ngọc Trân" in result.output
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        out = publish_report(
+            period="2022-Q1",
+            report_date="2022-04-05",
+            as_of="2022-04-05T09:00",
+            config_dir=str(config),
+        )
+        assert out["status"] == "approved" and out["sent"] == 6 and len(mail.received) == 6
+
+
+def test_without_a_ui_the_draft_waits_for_baocao_approve(approval_setup, tmp_path, monkeypatch):
+    import flows.publish_report as publish_module
+
+    rt, config = approval_setup
+    monkeypatch.setattr(
+        publish_module, "can_pause", lambda: False
+    )  # as on Prefect's temporary server
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        out = publish_module.publish_report(
+            period="2022-Q1", as_of="2022-04-05T09:00", config_dir=str(config)
+        )
+        assert out["status"] == "draft" and out["sent"] == 0 and mail.received == []

@@ -88,3 +88,9 @@ def test_serve_names_a_server_that_does_not_answer(monkeypatch):
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 2 and "does not answer" in result.output
     assert "Traceback" not in result.output
+
+
+def test_approve_before_anything_is_rendered_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    result = runner.invoke(app, ["approve", "2022-Q1", "--by", "Văn phòng"])
+    assert result.exit_code == 2 and "baocao publish 2022-Q1" in result.output
