@@ -146,6 +146,9 @@ def build_form(
             )
     for col, width in enumerate((5, 22, 60, 12, 18, 16)):
         ws.set_column(col, col, width)
+    ws.set_paper(9)  # A4, landscape, one page wide: clerks print it
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
     ws.protect()  # labels and codes locked, column E open; no password
     meta = wb.add_worksheet(META_SHEET)
     for row, pair in enumerate(
