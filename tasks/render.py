@@ -134,7 +134,6 @@ def build_document(
     recipients = tuple(
         f"{lab}{'.' if i == len(labels) - 1 else ';'}" for i, lab in enumerate(labels)
     )
-    lay = report.layout
     return Document(
         body_lines=body.name_lines,
         number=f"Số: {number or '      '}/{report.symbol}",
@@ -146,14 +145,7 @@ def build_document(
         footnotes=footnotes,
         recipients=recipients,
         signer=Signer(report.signer.authority, report.signer.title, report.signer.name),
-        layout=Layout(
-            margin_top_mm=lay.margin_top_mm,
-            margin_bottom_mm=lay.margin_bottom_mm,
-            margin_left_mm=lay.margin_left_mm,
-            margin_right_mm=lay.margin_right_mm,
-            font_name=lay.font_name,
-            font_size_pt=lay.font_size_pt,
-        ),
+        layout=Layout(**report.layout.model_dump()),  # the same names: the config's page rules
     )
 
 

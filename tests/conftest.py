@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ def make_runtime(data_dir: Path) -> Runtime:
     return build_runtime(
         settings=get_settings(data_dir=data_dir, config_dir=PROJECT_ROOT / "config")
     )
+
+
+def edited_config(folder: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the bundled config in `folder` with one text edit in `file`."""
+    shutil.copytree(PROJECT_ROOT / "config", folder)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {file}; the bundled config changed"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+APPROVAL_ON = ("schedule.yaml", "approval_required: false", "approval_required: true")
 
 
 def open_example(rt: Runtime) -> dict:

@@ -3,7 +3,6 @@ session's real Prefect API server); the decision is stored in baocao's own datab
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
@@ -13,23 +12,15 @@ from baocao.db import session_scope
 from baocao.mailcatcher import MailCatcher
 from baocao.models import RenderedReport
 from baocao.runtime import build_runtime
-from baocao.settings import PROJECT_ROOT, get_settings
-from tests.conftest import PERIOD, ingest_waves, open_example
+from baocao.settings import get_settings
+from tests.conftest import APPROVAL_ON, PERIOD, edited_config, ingest_waves, open_example
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def approval_setup(tmp_path, monkeypatch, prefect_harness):
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    path = config / "schedule.yaml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            "approval_required: false", "approval_required: true"
-        ),
-        encoding="utf-8",
-    )
+    config = edited_config(tmp_path / "config", *APPROVAL_ON)
     data = tmp_path / "data"
     rt = build_runtime(settings=get_settings(data_dir=data, config_dir=config))
     open_example(rt)

@@ -9,6 +9,7 @@ import pytest
 
 from baocao.config import ConfigError, load_config
 from baocao.settings import PROJECT_ROOT
+from tests.conftest import edited_config
 
 CONFIG = PROJECT_ROOT / "config"
 REPORT = "reports/cchc-quarterly.yaml"
@@ -38,13 +39,7 @@ def test_unknown_report_id_names_the_known_ones():
 
 def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     """A copy of the bundled config with one text edit in `file`."""
-    root = tmp_path / "config"
-    shutil.copytree(CONFIG, root)
-    path = root / file
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {file}; the bundled config changed"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return root
+    return edited_config(tmp_path / "config", file, old, new)
 
 
 def _error(root: Path) -> str:

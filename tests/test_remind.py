@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 from sqlmodel import select
 
@@ -13,11 +12,11 @@ from baocao.mailcatcher import MailCatcher
 from baocao.models import OutboxMessage
 from baocao.periods import Period, parse_moment
 from baocao.runtime import build_runtime
-from baocao.settings import PROJECT_ROOT, get_settings
+from baocao.settings import get_settings
 from tasks.intake import ingest_files
 from tasks.notify import deliver_outbox
 from tasks.remind import queue_reminders, reminder_step
-from tests.conftest import MANIFEST, SUBMISSIONS, make_runtime, open_example
+from tests.conftest import MANIFEST, SUBMISSIONS, edited_config, make_runtime, open_example
 
 POLICY = Reminders(
     working_days_before=(7, 3, 1),
@@ -100,15 +99,11 @@ def test_units_with_a_valid_version_are_not_reminded(tmp_path):
 
 
 def test_one_step_reaches_a_unit_once_by_mail_and_once_by_zalo(tmp_path, zalo_api):
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    units = config / "units.yaml"
-    units.write_text(
-        units.read_text(encoding="utf-8").replace(
-            "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn, tags: [cchc]}]",
-            "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn}, {url: 'zalo://4455667788'}]",
-        ),
-        encoding="utf-8",
+    config = edited_config(
+        tmp_path / "config",
+        "units.yaml",
+        "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn, tags: [cchc]}]",
+        "contacts: [{email: phongnoivu@sontay.quangngai.gov.vn}, {url: 'zalo://4455667788'}]",
     )
     with MailCatcher(tmp_path / "mail") as mail:
         settings = get_settings(

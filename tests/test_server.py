@@ -5,7 +5,6 @@ the UI uses, and a browser (headless Chromium) starts a custom run from the UI i
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from baocao.runtime import build_runtime
 from baocao.serve import start_server
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.notify import deliver_outbox
-from tests.conftest import ingest_waves, open_example
+from tests.conftest import APPROVAL_ON, edited_config, ingest_waves, open_example
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 DEPLOYMENTS = {
@@ -66,15 +65,7 @@ def server(tmp_path_factory):
 def served(server, tmp_path_factory):
     """`baocao serve` running against the server, on the example period, approval on."""
     root = tmp_path_factory.mktemp("served")
-    config = root / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    schedule = config / "schedule.yaml"
-    schedule.write_text(
-        schedule.read_text(encoding="utf-8").replace(
-            "approval_required: false", "approval_required: true"
-        ),
-        encoding="utf-8",
-    )
+    config = edited_config(root / "config", *APPROVAL_ON)
     data = root / "data"
     rt = build_runtime(settings=get_settings(data_dir=data, config_dir=config))
     open_example(rt)
