@@ -41,10 +41,19 @@ def alembic_config(engine: sa.Engine) -> AlembicConfig:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the latest Alembic revision (safe to call on every run)."""
-    with engine.begin() as conn:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # SQLite alters a table by copying it; foreign keys must be off (outside any
+            # transaction) or dropping the old copy of a referenced table fails.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def open_store(settings: Settings) -> sa.Engine:

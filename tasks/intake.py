@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def ingest_files(
     closed: list[Receipt] = []
     for path, sha, stored, size in archived:
         receipt = Receipt(
+            arrival_key=f"once:{uuid.uuid4().hex}",
             sha256=sha,
             original_name=path.name,
             archive_path=str(stored),
@@ -311,6 +313,7 @@ def _store_one(
                 unit_code=unit,
                 version=version,
                 receipt_id=receipt.id,
+                sha256=receipt.sha256,
                 received_at=receipt.received_at,
                 late=late,
                 status=status,
