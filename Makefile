@@ -24,8 +24,15 @@ test-fast: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_scale.py --units 2000 --xlsx 300
 
+# The reliability suite (issue 6): poison files, kill -9 and reruns, overlapping ingests on
+# SQLite and PostgreSQL, the outbox after a kill, a lost store, who may reach in. Prints a
+# table and fails on any file lost, version doubled, message duplicated or traceback.
+# RELIABILITY_ARGS="--only store,access --scale 0.5" narrows it.
+reliability: $(VENV)/.installed
+	$(VENV)/bin/python -m reliability.run $(RELIABILITY_ARGS)
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-.PHONY: install demo test test-fast bench lint
+.PHONY: install demo test test-fast bench reliability lint
