@@ -64,7 +64,6 @@ def _requests_once(ws: Workspace) -> None:
     got = {r for m in ws.sink.received if "Đề nghị báo cáo" in m.subject for r in m.rcpt}
     missing = [u for u, addrs in unit_addresses().items() if not set(addrs) & got]
     t.check(not missing, f"{len(missing)} unit(s) never got their request: {missing[:4]}")
-    t.lost += len(missing)
 
 
 def _open(ws: Workspace, **kw):
