@@ -13,18 +13,25 @@ from sqlmodel import Session
 from baocao.settings import PROJECT_ROOT, Settings
 
 
-def make_engine(settings: Settings) -> sa.Engine:
+def make_engine(settings: Settings, *, foreign_keys: bool = True) -> sa.Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # foreign keys on, readers never block the writer
+        def _pragmas(dbapi_conn, _record):  # readers never block the writer
+            dbapi_conn.isolation_level = None  # transactions are begun below, not by pysqlite
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):
+            # Take the write lock when a transaction starts: two runs that read then write
+            # (versions, claims) wait for each other instead of failing half way.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -41,25 +48,23 @@ def alembic_config(engine: sa.Engine) -> AlembicConfig:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the latest Alembic revision (safe to call on every run)."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            # SQLite alters a table by copying it; foreign keys must be off (outside any
-            # transaction) or dropping the old copy of a referenced table fails.
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            conn.commit()
-        with conn.begin():
-            cfg = alembic_config(engine)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-            conn.commit()
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 def open_store(settings: Settings) -> sa.Engine:
     """Engine for the configured database, migrated to the latest schema."""
     engine = make_engine(settings)
-    migrate(engine)
+    if engine.dialect.name == "sqlite":
+        # SQLite alters a table by copying it: foreign keys off while migrating, or dropping
+        # the old copy of a referenced table fails.
+        migration_engine = make_engine(settings, foreign_keys=False)
+        migrate(migration_engine)
+        migration_engine.dispose()
+    else:
+        migrate(engine)
     return engine
 
 
