@@ -127,15 +127,28 @@ def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files (default: the inbox folder)")
     ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            "-u",
+            help="File the given files for this unit (received by hand, e.g. over Zalo); "
+            "without it each file must carry its unit's form code",
+        ),
+    ] = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Take in returned forms (.xlsx, .csv): archive, validate, store, tell units what is wrong."""
     from flows.ingest_submissions import ingest_submissions
 
+    if unit and not paths:
+        err.print("[bold red]Lỗi / error:[/] --unit cần tên tệp / --unit needs the files to file")
+        raise typer.Exit(2)
     rows = _run(
         ingest_submissions,
         paths=[str(p) for p in paths] if paths else [],
+        unit=unit or "",
         as_of=as_of or "",
         config_dir=_cfg(config),
     )
@@ -143,7 +156,9 @@ def ingest(
         "file", "outcome", "unit", "period", "version", "late", "errors", "warnings", "message"
     )
     for r in rows:
-        style = {"accepted": "green", "rejected": "red"}.get(r["outcome"], "yellow")
+        style = {"accepted": "green", "rejected": "red", "duplicate": "blue"}.get(
+            r["outcome"], "yellow"
+        )
         table.add_row(
             escape(r["file"]),
             f"[{style}]{r['outcome']}[/]",

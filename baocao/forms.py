@@ -261,6 +261,8 @@ _CSV_COLUMNS = {
     "indicator": "indicator",
     "gia_tri": "raw",
     "value": "raw",
+    "ma_bieu_mau": "token",
+    "token": "token",
 }
 
 
@@ -308,6 +310,7 @@ def _read_csv_rows(reader, path: Path) -> ParsedFile:
                 "indicator": rec.get("indicator", ""),
                 "raw": rec.get("raw") or None,
                 "cell": f"{raw_col}{n}",
+                **({"token": rec["token"]} if rec.get("token") else {}),
             }
         )
     return parsed

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         20_000_000, description="Received files larger than this are refused"
     )
+    inbox_settle_seconds: float = Field(
+        5, ge=0, description="An inbox file changed more recently than this is still being written"
+    )
+    claim_lease_seconds: float = Field(
+        1800, gt=0, description="How long an ingest run's claim on inbox files holds unrenewed"
+    )
+    max_read_attempts: int = Field(
+        3, ge=1, description="A file whose reader fails this many times is quarantined"
+    )
     timezone: str = "Asia/Ho_Chi_Minh"
 
     @cached_property

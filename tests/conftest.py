@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from baocao import crud
+from baocao.db import session_scope
 from baocao.periods import Period, parse_moment
+from baocao.returns import as_returned, example_unit
 from baocao.runtime import Runtime, build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.collect import open_period
@@ -44,11 +47,31 @@ def open_example(rt: Runtime) -> dict:
     return open_period(rt, period=PERIOD, units=None, now=parse_moment(str(MANIFEST["open_at"])))
 
 
+def request_tokens(rt: Runtime, period: Period = PERIOD) -> dict[str, str]:
+    """Unit code -> the form code of its request for the period."""
+    with session_scope(rt.engine) as s:
+        row = crud.get_period(s, report_id=rt.report.id, code=period.code)
+        return {u: r.token for u, r in crud.requests_for(s, period_id=row.id).items()}
+
+
+def returned(rt: Runtime, names: list[str], period: Period = PERIOD) -> list[Path]:
+    """The example files as their units send them back: each with its request's form code
+    (written beside the data folder, under the same names)."""
+    tokens = request_tokens(rt, period)
+    folder = rt.settings.data_dir.parent / "returned"
+    return [
+        folder / n  # made once: the same file sent again is the same bytes
+        if (folder / n).exists()
+        else as_returned(SUBMISSIONS / n, folder / n, tokens, example_unit(SUBMISSIONS / n))
+        for n in names
+    ]
+
+
 def ingest_waves(rt: Runtime) -> list[IntakeResult]:
     """Every arrival wave of the manifest, in order, each at its own time."""
     results: list[IntakeResult] = []
     for wave in MANIFEST["arrivals"]:
-        paths = [SUBMISSIONS / name for name in wave["files"]]
+        paths = returned(rt, wave["files"])
         results += ingest_files(rt, paths, now=parse_moment(str(wave["at"])))
     return results
 

@@ -69,11 +69,11 @@ def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
 def test_status_shows_the_findings_of_a_rejected_unit(tmp_path, monkeypatch):
     from baocao.periods import parse_moment
     from tasks.intake import ingest_files
-    from tests.conftest import SUBMISSIONS, make_runtime, open_example
+    from tests.conftest import make_runtime, open_example, returned
 
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
-    ingest_files(rt, [SUBMISSIONS / "TCKH_2022-Q1.xlsx"], now=parse_moment("2022-03-14T16:40"))
+    ingest_files(rt, returned(rt, ["TCKH_2022-Q1.xlsx"]), now=parse_moment("2022-03-14T16:40"))
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["status", "2022-Q1"])

@@ -16,7 +16,7 @@ from baocao.settings import get_settings
 from tasks.intake import ingest_files
 from tasks.notify import deliver_outbox
 from tasks.remind import queue_reminders, reminder_step
-from tests.conftest import MANIFEST, SUBMISSIONS, edited_config, make_runtime, open_example
+from tests.conftest import MANIFEST, edited_config, make_runtime, open_example, returned
 
 POLICY = Reminders(
     working_days_before=(7, 3, 1),
@@ -88,9 +88,7 @@ def test_units_with_a_valid_version_are_not_reminded(tmp_path):
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
     first_wave = MANIFEST["arrivals"][0]
-    ingest_files(
-        rt, [SUBMISSIONS / f for f in first_wave["files"]], now=parse_moment(str(first_wave["at"]))
-    )
+    ingest_files(rt, returned(rt, first_wave["files"]), now=parse_moment(str(first_wave["at"])))
     keys = queue_reminders(
         rt, period=Period.parse("2022-Q1"), today=dt.date(2022, 3, 11), units=None
     )
