@@ -3,12 +3,22 @@ for HTML templates, Vietnamese number and date filters."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from baocao import vnformat
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+def md_escape(text: str) -> str:
+    """Plain text for Markdown: the characters that would start markup are escaped, so a
+    `[^99]` or `**` in a unit's text prints as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
 @lru_cache(maxsize=8)
@@ -25,7 +35,7 @@ def make_env(templates_dir: Path) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(so=vnformat.number, pct=vnformat.percent, ngay=vnformat.date)
+    env.filters.update(so=vnformat.number, pct=vnformat.percent, ngay=vnformat.date, md=md_escape)
     return env
 
 
