@@ -11,7 +11,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from baocao import vnformat
 
-
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 
 
