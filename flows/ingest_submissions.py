@@ -10,14 +10,8 @@ from pydantic import Field
 
 from baocao.periods import Period
 from flows.common import AS_OF_HELP, CONFIG_HELP, publish_status_artifact, start
-from tasks.intake import (
-    arrivals_from_paths,
-    claim_inbox_task,
-    finish_claim_task,
-    ingest_arrivals_task,
-    intake_summary,
-    renew_claim,
-)
+from tasks.inbox import claim_inbox_task, finish_claim_task, renew_claim
+from tasks.intake import arrivals_from_paths, ingest_arrivals_task, intake_summary
 from tasks.notify import deliver_outbox_task
 
 BATCH = 200  # files per task: orchestration costs per task, not per file

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
-import re
-import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -38,21 +35,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from baocao import crud, vnformat
-from baocao.config import Config, ReportDef
 from baocao.db import session_scope
 from baocao.faults import checkpoint
-from baocao.forms import ParsedFile
-from baocao.models import Credential, Outcome, ReportingPeriod, SubmissionStatus
-from baocao.periods import Period, PeriodError, as_vn
+from baocao.models import Outcome, SubmissionStatus
+from baocao.periods import Period, as_vn
 from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
+from tasks.identify import Directory, Group, Problem, build_directory, identify
 from tasks.notify import compose, messages_for
 from tasks.validate import validate
 
 ACCEPTED_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
-_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)")
-CLAIMS = ".claims"
-LEASE = ".lease"
 STORE_TRIES = 5
 
 
@@ -85,130 +78,6 @@ class IntakeResult:
     warnings: int = 0
     message: str = ""
     arrival: str = ""
-
-
-@dataclass
-class Claim:
-    """The inbox files one run took: they are in `folder` until the run finishes them."""
-
-    folder: Path | None
-    arrivals: list[Arrival] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)  # still being written: next run
-
-
-# ---- the inbox folder -------------------------------------------------------------------
-
-
-def _alive(lease: dict) -> bool:
-    """Whether the run that holds a claim still runs: same host and process alive, or, on
-    another host, its lease not yet expired."""
-    if lease.get("host") == socket.gethostname():
-        try:
-            os.kill(int(lease["pid"]), 0)
-        except (ProcessLookupError, ValueError, KeyError):
-            return False
-        except PermissionError:
-            return True
-        return lease.get("expires", 0) > time.time()
-    return lease.get("expires", 0) > time.time()
-
-
-def _write_lease(folder: Path, lease_seconds: float) -> None:
-    lease = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "expires": time.time() + lease_seconds,
-    }
-    tmp = folder / f"{LEASE}.{os.getpid()}"
-    tmp.write_text(json.dumps(lease))
-    tmp.replace(folder / LEASE)
-
-
-def renew_claim(claim: Claim, lease_seconds: float) -> None:
-    """Keep the claim while a long run works through it."""
-    if claim.folder is not None and claim.folder.is_dir():
-        _write_lease(claim.folder, lease_seconds)
-
-
-def claim_inbox(inbox: Path, *, settle_seconds: float, lease_seconds: float) -> Claim:
-    """Take the inbox's waiting files (and those of claims whose run died) for this run."""
-    if not inbox.is_dir():
-        return Claim(None)
-    claims = inbox / CLAIMS
-    claims.mkdir(exist_ok=True)
-    folder = claims / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir()
-    _write_lease(folder, lease_seconds)
-    claim = Claim(folder)
-    for old in sorted(p for p in claims.iterdir() if p.is_dir() and p != folder):
-        try:
-            lease = json.loads((old / LEASE).read_text())
-        except (OSError, ValueError):
-            lease = {}
-        if lease and _alive(lease):
-            continue
-        for f in sorted(old.iterdir()):
-            if f.name.startswith(LEASE):
-                continue
-            try:
-                f.rename(folder / f.name)  # atomic: of two runs taking it over, one wins
-            except FileNotFoundError:
-                continue
-        _remove_quietly(old)
-    now = time.time()
-    waiting = sorted(
-        (p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")),
-        key=lambda p: (p.stat().st_mtime, p.name),
-    )
-    for path in waiting:
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            continue
-        if now - st.st_mtime < settle_seconds:
-            claim.waiting.append(path.name)  # still being written, or just copied in
-            continue
-        try:
-            path.rename(folder / f"{uuid.uuid4().hex[:12]}__{path.name}")
-        except FileNotFoundError:  # another run claimed it first
-            continue
-    for f in sorted(folder.iterdir()):
-        if f.name.startswith(LEASE):
-            continue
-        arrival_id, _, name = f.name.partition("__")
-        claim.arrivals.append(Arrival(f, name or f.name, f"folder:{arrival_id}"))
-    return claim
-
-
-def finish_claim(claim: Claim, results: list[IntakeResult], inbox: Path, now: dt.datetime) -> None:
-    """Files taken in leave for inbox/processed/ (quarantined ones for inbox/quarantine/);
-    files whose reader failed stay claimed for the next run; the claim is released."""
-    if claim.folder is None:
-        return
-    by_key = {r.arrival: r for r in results}
-    stamp = as_vn(now).strftime("%Y%m%dT%H%M%S")
-    for arrival in claim.arrivals:
-        result = by_key.get(arrival.key)
-        if result is None or result.outcome == "retry" or not arrival.path.exists():
-            continue
-        where = "quarantine" if result.outcome == Outcome.QUARANTINED else "processed"
-        target = inbox / where / f"{stamp}_{arrival.key.split(':')[-1][:8]}_{arrival.name}"
-        target.parent.mkdir(exist_ok=True)
-        arrival.path.replace(target)
-        checkpoint("ingest.closed")
-    (claim.folder / LEASE).unlink(missing_ok=True)  # what is left is free for the next run
-    if not any(claim.folder.iterdir()):
-        _remove_quietly(claim.folder)
-
-
-def _remove_quietly(folder: Path) -> None:
-    try:
-        for f in folder.iterdir():
-            if f.name.startswith(LEASE):
-                f.unlink(missing_ok=True)
-        folder.rmdir()
-    except OSError:
-        pass  # another run put a file there meanwhile: it stays for that run
 
 
 def arrivals_from_paths(paths: Iterable[Path], *, unit: str | None = None) -> list[Arrival]:
@@ -255,164 +124,6 @@ def archive_file(path: Path, archive_dir: Path) -> tuple[str, Path, int]:
             os.fsync(dst.fileno())
         tmp.replace(target)
     return sha, target, target.stat().st_size
-
-
-# ---- identify and authorize -------------------------------------------------------------
-
-
-@dataclass
-class Group:
-    """The rows of one file that belong to one unit and period, and how we know it is theirs."""
-
-    unit: str
-    period: str
-    credential: Credential
-    rows: list[dict]
-
-
-@dataclass
-class Problem:
-    outcome: Outcome
-    message: str
-    unit: str = ""
-    period: str = ""
-
-
-@dataclass(frozen=True)
-class Directory:
-    """What identification needs, built once per batch."""
-
-    tokens: dict[str, tuple[str, str]]  # token -> (unit, period)
-    periods: dict[str, ReportingPeriod]  # opened periods of the report
-    expected: frozenset[str]
-    addresses: dict[str, frozenset[str]]  # e-mail address -> units it may submit for
-    report: ReportDef
-
-
-def build_directory(rt: Runtime) -> Directory:
-    with session_scope(rt.engine) as s:
-        tokens = crud.token_map(s, report_id=rt.report.id)
-        periods = crud.periods_by_code(s, report_id=rt.report.id)
-    return Directory(
-        tokens=tokens,
-        periods=periods,
-        expected=frozenset(rt.cfg.expected_units(rt.report)),
-        addresses=unit_addresses(rt.cfg),
-        report=rt.report,
-    )
-
-
-def unit_addresses(cfg: Config) -> dict[str, frozenset[str]]:
-    """Each registered e-mail address of a unit (its contacts and its head's) -> its units."""
-    out: dict[str, set[str]] = {}
-    for u in cfg.units:
-        contacts = list(u.contacts) + (list(u.head.contacts) if u.head else [])
-        for c in contacts:
-            if c.email:
-                out.setdefault(c.email.lower(), set()).add(u.code)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def identify(
-    parsed: ParsedFile, arrival: Arrival, d: Directory
-) -> tuple[list[Group], list[Problem]]:
-    """The file's rows grouped by unit and period, each with its credential, and what is
-    wrong with the rest (unknown unit or period, closed period, no right to submit)."""
-    meta = parsed.meta
-    token = (meta.get("token") or "").strip()
-    if token and token in d.tokens:
-        unit, period = d.tokens[token]
-        tagged = {(unit, period): [{**r, "unit": unit, "period": period} for r in parsed.rows]}
-        credential: dict[tuple[str, str], Credential] = {(unit, period): Credential.TOKEN}
-    else:
-        if parsed.rows and all(r.get("unit") for r in parsed.rows):
-            tagged = {}
-            for r in parsed.rows:
-                key = (str(r["unit"]).strip().upper(), str(r.get("period", "")).strip().upper())
-                tagged.setdefault(key, []).append({**r, "unit": key[0], "period": key[1]})
-        elif meta.get("unit_code") and meta.get("period"):
-            key = (meta["unit_code"].strip().upper(), meta["period"].strip().upper())
-            tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
-        elif m := _NAME.match(arrival.name):
-            key = (m["unit"].upper(), m["period"].upper())
-            tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
-        else:
-            return [], [
-                Problem(
-                    Outcome.UNIDENTIFIED,
-                    "Không xác định được đơn vị và kỳ báo cáo của tệp: hãy điền vào biểu mẫu đã "
-                    "gửi kèm thư yêu cầu (biểu mẫu có mã riêng của đơn vị) rồi gửi lại.",
-                )
-            ]
-        credential = {}
-        for key, rows in tagged.items():
-            row_tokens = {str(r.get("token") or "").strip() for r in rows} - {""}
-            if row_tokens and all(d.tokens.get(t) == key for t in row_tokens):
-                credential[key] = Credential.TOKEN
-            elif arrival.sender and key[0] in d.addresses.get(arrival.sender.lower(), ()):
-                credential[key] = Credential.SENDER
-            elif arrival.vouched_unit and arrival.vouched_unit == key[0]:
-                credential[key] = Credential.OPERATOR
-    groups: list[Group] = []
-    problems: list[Problem] = []
-    for (unit, period), rows in tagged.items():
-        problem = _check_group(unit, period, credential.get((unit, period)), token, arrival, d)
-        if problem:
-            problems.append(problem)
-        else:
-            groups.append(Group(unit, period, credential[(unit, period)], rows))
-    return groups, problems
-
-
-def _check_group(
-    unit: str,
-    period: str,
-    credential: Credential | None,
-    token: str,
-    arrival: Arrival,
-    d: Directory,
-) -> Problem | None:
-    if unit not in d.expected:
-        return Problem(
-            Outcome.UNIDENTIFIED,
-            f"Mã đơn vị '{unit}' không có trong danh sách đơn vị báo cáo {d.report.name}; "
-            "hãy dùng biểu mẫu đã gửi kèm thư yêu cầu.",
-            unit,
-            period,
-        )
-    try:
-        p = Period.parse(period)
-    except PeriodError as exc:
-        return Problem(Outcome.UNIDENTIFIED, str(exc), unit, period)
-    if p.kind != d.report.period_kind:
-        return Problem(
-            Outcome.UNIDENTIFIED,
-            f"Kỳ '{period}' không phải kỳ của báo cáo {d.report.name}.",
-            unit,
-            period,
-        )
-    if p.code not in d.periods:
-        return Problem(
-            Outcome.CLOSED_PERIOD,
-            f"Kỳ {p.label} của báo cáo {d.report.name} chưa mở hoặc không nhận số liệu; "
-            "tệp không được dùng.",
-            unit,
-            p.code,
-        )
-    if credential is None:
-        why = "mã biểu mẫu trong tệp không đúng" if token else "tệp không có mã biểu mẫu của đơn vị"
-        return Problem(
-            Outcome.UNAUTHORIZED,
-            f"Tệp ghi số liệu của đơn vị {unit} kỳ {p.label} nhưng {why}, và không được gửi từ "
-            f"địa chỉ đã đăng ký của đơn vị: không dùng để thay số liệu của {unit}. Đơn vị hãy "
-            "điền vào biểu mẫu đã nhận kèm thư yêu cầu, hoặc gửi từ địa chỉ thư của đơn vị.",
-            unit,
-            p.code,
-        )
-    return None
-
-
-# ---- one batch --------------------------------------------------------------------------
 
 
 @dataclass
@@ -569,20 +280,41 @@ def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return pd.concat(values), pd.concat(findings)
 
 
+@dataclass
+class _Checked:
+    """Validation of the batch: typed values and findings by submission key `n:unit:period`."""
+
+    values: dict[str, pd.DataFrame]
+    findings: dict[str, pd.DataFrame]
+
+    def counts(self, key: str) -> tuple[int, int]:
+        found = self.findings.get(key)
+        if found is None:
+            return 0, 0
+        errors = int((found["severity"] == "error").sum())
+        return errors, len(found) - errors
+
+
+@dataclass
+class _NewVersion:
+    item: int  # index of the arrival in the batch
+    group: Group
+    key: str  # n:unit:period
+    row: dict  # the submission row to insert
+
+
 def _store(rt: Runtime, items: list[_Item], d: Directory, now: dt.datetime) -> list[IntakeResult]:
     """Validate the staged groups and store everything in one transaction (retried when a
     concurrent run stored a version of the same unit first)."""
     obs = _observations(items)
+    checked = _Checked({}, {})
     if len(obs):
         values, findings = _validated(rt, obs)
-    else:
-        values = findings = pd.DataFrame(columns=["sub", "severity"])
-    values_by_sub = dict(tuple(values.groupby("sub"))) if len(values) else {}
-    findings_by_sub = dict(tuple(findings.groupby("sub"))) if len(findings) else {}
+        checked = _Checked(dict(tuple(values.groupby("sub"))), dict(tuple(findings.groupby("sub"))))
     for attempt in range(STORE_TRIES):
         try:
             with session_scope(rt.engine) as s:
-                return _store_in(rt, s, items, d, values_by_sub, findings_by_sub, now)
+                return _store_in(rt, s, items, d, checked, now)
         except sa.exc.IntegrityError:
             if attempt == STORE_TRIES - 1:
                 raise
@@ -590,30 +322,68 @@ def _store(rt: Runtime, items: list[_Item], d: Directory, now: dt.datetime) -> l
     raise AssertionError("unreachable")
 
 
-def _store_in(rt, s, items, d, values_by_sub, findings_by_sub, now) -> list[IntakeResult]:
-    subs = [
+def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
+    """New versions, their values and findings, the receipts closed and the rejections
+    queued: the statements of one transaction."""
+    staged = [
         (n, it, g)
         for n, it in enumerate(items)
         if it.outcome is None and not it.retry
         for g in it.groups
     ]
-    period_ids = {code: d.periods[code].id for code in {g.period for _, _, g in subs}}
-    existing = crud.existing_content(
-        s, keys=[(period_ids[g.period], g.unit, it.sha) for _, it, g in subs]
-    )
-    versions = crud.latest_versions(s, pairs=[(period_ids[g.period], g.unit) for _, _, g in subs])
-    new_rows, new_meta, per_item, taken = [], [], {}, set()
-    empty = pd.DataFrame(columns=["severity"])
-    for n, it, g in subs:
-        pid = period_ids[g.period]
-        sub_key = f"{n}:{g.unit}:{g.period}"
-        found = findings_by_sub.get(sub_key, empty)
-        errors = int((found["severity"] == "error").sum())
-        warnings = len(found) - errors
-        late = now > d.periods[g.period].unit_deadline
-        if (pid, g.unit, it.sha) in existing or (pid, g.unit, it.sha) in taken:
-            old = existing.get((pid, g.unit, it.sha))
-            per_item.setdefault(n, []).append(
+    new, results = _plan_versions(s, staged, d, checked, now)
+    ids = crud.insert_submissions(s, rows=[v.row for v in new])
+    value_rows, finding_rows, messages = [], [], []
+    for sub_id, v in zip(ids, new, strict=True):
+        it = items[v.item]
+        value_rows += _value_rows(checked.values.get(v.key), sub_id)
+        found = checked.findings.get(v.key)
+        rows = [] if found is None else _finding_rows(found, v.group.unit)
+        finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
+        if v.row["status"] == SubmissionStatus.REJECTED:
+            messages += rejection_messages(
+                rt,
+                v.group.unit,
+                Period.parse(v.group.period),
+                v.row["version"],
+                it.arrival.name,
+                rows,
+                d.periods[v.group.period].unit_deadline,
+            )
+    crud.add_values(s, rows=value_rows)
+    closes, out = [], []
+    for n, it in enumerate(items):
+        if it.retry:
+            out.append(
+                IntakeResult(it.arrival.name, "retry", message=it.message, arrival=it.arrival.key)
+            )
+            continue
+        close, mine, problem_findings = _close(it, results.get(n, []))
+        closes.append(close)
+        finding_rows += problem_findings
+        out += mine
+    crud.add_findings(s, findings=finding_rows)
+    crud.close_receipts(s, updates=closes)
+    crud.enqueue(s, messages=messages)
+    return out
+
+
+def _plan_versions(
+    s, staged: list[tuple[int, _Item, Group]], d: Directory, checked: _Checked, now: dt.datetime
+) -> tuple[list[_NewVersion], dict[int, list[IntakeResult]]]:
+    """A version number for each new content, all units at once; content already stored
+    for its unit and period (or twice in this batch) is a duplicate."""
+    period_ids = {code: d.periods[code].id for code in {g.period for _, _, g in staged}}
+    keys = [(period_ids[g.period], g.unit, it.sha) for _, it, g in staged]
+    existing = crud.existing_content(s, keys=keys)
+    versions = crud.latest_versions(s, pairs=[(p, u) for p, u, _ in keys])
+    new: list[_NewVersion] = []
+    results: dict[int, list[IntakeResult]] = {}
+    taken: set[tuple[int, str, str]] = set()
+    for (n, it, g), key in zip(staged, keys, strict=True):
+        if key in existing or key in taken:
+            old = existing.get(key)
+            results.setdefault(n, []).append(
                 IntakeResult(
                     it.arrival.name,
                     Outcome.DUPLICATE,
@@ -625,28 +395,29 @@ def _store_in(rt, s, items, d, values_by_sub, findings_by_sub, now) -> list[Inta
                 )
             )
             continue
-        taken.add((pid, g.unit, it.sha))
-        version = versions.get((pid, g.unit), 0) + 1
-        versions[(pid, g.unit)] = version
-        status = SubmissionStatus.REJECTED if errors else SubmissionStatus.VALID
-        new_rows.append(
-            {
-                "period_id": pid,
-                "unit_code": g.unit,
-                "version": version,
-                "receipt_id": it.receipt_id,
-                "sha256": it.sha,
-                "credential": g.credential,
-                "received_at": now,
-                "late": late,
-                "status": status,
-            }
-        )
-        new_meta.append((sub_key, (pid, g.unit, it.sha), n, g, version, status))
-        per_item.setdefault(n, []).append(
+        taken.add(key)
+        version = versions.get(key[:2], 0) + 1
+        versions[key[:2]] = version
+        sub_key = f"{n}:{g.unit}:{g.period}"
+        errors, warnings = checked.counts(sub_key)
+        late = now > d.periods[g.period].unit_deadline
+        row = {
+            "period_id": key[0],
+            "unit_code": g.unit,
+            "version": version,
+            "receipt_id": it.receipt_id,
+            "sha256": it.sha,
+            "credential": g.credential,
+            "received_at": now,
+            "late": late,
+            "status": SubmissionStatus.REJECTED if errors else SubmissionStatus.VALID,
+        }
+        new.append(_NewVersion(n, g, sub_key, row))
+        outcome = Outcome.REJECTED if errors else Outcome.ACCEPTED
+        results.setdefault(n, []).append(
             IntakeResult(
                 it.arrival.name,
-                Outcome.REJECTED if errors else Outcome.ACCEPTED,
+                outcome,
                 g.unit,
                 g.period,
                 version,
@@ -656,133 +427,69 @@ def _store_in(rt, s, items, d, values_by_sub, findings_by_sub, now) -> list[Inta
                 arrival=it.arrival.key,
             )
         )
-    ids = crud.insert_submissions(s, rows=new_rows)
-    value_rows, finding_rows, messages = [], [], []
-    for sub_id, (sub_key, _, n, g, version, status) in zip(ids, new_meta, strict=True):
-        it = items[n]
-        vals = values_by_sub.get(sub_key)
-        if vals is not None:
-            value_rows += [
-                {
-                    "submission_id": sub_id,
-                    "indicator": ind,
-                    "value_num": None if pd.isna(num) else float(num),
-                    "value_text": text,
-                    "cell": cell,
-                }
-                for ind, num, text, cell in zip(
-                    vals["indicator"],
-                    vals["value_num"],
-                    vals["value_text"],
-                    vals["cell"],
-                    strict=True,
-                )
-            ]
-        found = findings_by_sub.get(sub_key)
-        rows = [] if found is None else _finding_rows(found, g.unit)
-        finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
-        if status == SubmissionStatus.REJECTED:
-            messages += rejection_messages(
-                rt,
-                g.unit,
-                Period.parse(g.period),
-                version,
-                it.arrival.name,
-                rows,
-                d.periods[g.period].unit_deadline,
-            )
-    crud.add_values(s, rows=value_rows)
-    closes, results = [], []
-    for n, it in enumerate(items):
-        if it.retry:
-            results.append(
-                IntakeResult(it.arrival.name, "retry", message=it.message, arrival=it.arrival.key)
-            )
-            continue
-        if it.outcome is not None:
-            closes.append(
-                {
-                    "id": it.receipt_id,
-                    "outcome": it.outcome,
-                    "unit_code": it.unit,
-                    "period_code": it.period,
-                    "message": it.message,
-                }
-            )
-            finding_rows.append(
-                {
-                    "receipt_id": it.receipt_id,
-                    "submission_id": None,
-                    "unit_code": it.unit,
-                    "indicator": "",
-                    "cell": "",
-                    "rule": str(it.outcome),
-                    "severity": "error",
-                    "message_vi": it.message,
-                    "message_en": "",
-                }
-            )
-            results.append(
-                IntakeResult(
-                    it.arrival.name,
-                    it.outcome,
-                    it.unit or "",
-                    it.period or "",
-                    message=it.message,
-                    arrival=it.arrival.key,
-                )
-            )
-            continue
-        mine = per_item.get(n, [])
-        for p in it.problems:  # a CSV's other units that could not be taken
-            finding_rows.append(
-                {
-                    "receipt_id": it.receipt_id,
-                    "submission_id": None,
-                    "unit_code": p.unit or None,
-                    "indicator": "",
-                    "cell": "",
-                    "rule": str(p.outcome),
-                    "severity": "error",
-                    "message_vi": p.message,
-                    "message_en": "",
-                }
-            )
-            mine.append(
-                IntakeResult(
-                    it.arrival.name,
-                    p.outcome,
-                    p.unit,
-                    p.period,
-                    message=p.message,
-                    arrival=it.arrival.key,
-                )
-            )
-        outcomes = {r.outcome for r in mine}
-        outcome = (
-            Outcome.REJECTED
-            if Outcome.REJECTED in outcomes
-            else Outcome.ACCEPTED
-            if Outcome.ACCEPTED in outcomes
-            else Outcome.DUPLICATE
-            if Outcome.DUPLICATE in outcomes
-            else it.problems[0].outcome
+    return new, results
+
+
+_PRECEDENCE = (Outcome.REJECTED, Outcome.ACCEPTED, Outcome.DUPLICATE)
+
+
+def _close(it: _Item, stored: list[IntakeResult]) -> tuple[dict, list[IntakeResult], list[dict]]:
+    """The receipt's final outcome, the arrival's results and the findings of its problems.
+    A file is rejected if any of its submissions is; its unit is named when it had one."""
+    problems = (
+        it.problems
+        if it.outcome is None
+        else [Problem(it.outcome, it.message, it.unit or "", it.period or "")]
+    )
+    mine = stored + [
+        IntakeResult(
+            it.arrival.name, p.outcome, p.unit, p.period, message=p.message, arrival=it.arrival.key
         )
-        units = {r.unit for r in mine if r.unit}
-        closes.append(
-            {
-                "id": it.receipt_id,
-                "outcome": outcome,
-                "unit_code": units.pop() if len(units) == 1 else None,
-                "period_code": it.groups[0].period,
-                "message": _join(r.message for r in mine if r.message),
-            }
+        for p in problems
+    ]
+    found = {r.outcome for r in stored}
+    outcome = next((o for o in _PRECEDENCE if o in found), None) or problems[0].outcome
+    units = {r.unit for r in mine if r.unit}
+    periods = [r.period for r in mine if r.period]
+    close = {
+        "id": it.receipt_id,
+        "outcome": outcome,
+        "unit_code": units.pop() if len(units) == 1 else None,
+        "period_code": periods[0] if periods else None,
+        "message": _join(r.message for r in mine if r.message),
+    }
+    findings = [
+        {
+            "receipt_id": it.receipt_id,
+            "submission_id": None,
+            "unit_code": p.unit or None,
+            "indicator": "",
+            "cell": "",
+            "rule": str(p.outcome),
+            "severity": "error",
+            "message_vi": p.message,
+            "message_en": "",
+        }
+        for p in problems
+    ]
+    return close, mine, findings
+
+
+def _value_rows(vals: pd.DataFrame | None, sub_id: int) -> list[dict]:
+    if vals is None:
+        return []
+    return [
+        {
+            "submission_id": sub_id,
+            "indicator": ind,
+            "value_num": None if pd.isna(num) else float(num),
+            "value_text": text,
+            "cell": cell,
+        }
+        for ind, num, text, cell in zip(
+            vals["indicator"], vals["value_num"], vals["value_text"], vals["cell"], strict=True
         )
-        results += mine
-    crud.add_findings(s, findings=finding_rows)
-    crud.close_receipts(s, updates=closes)
-    crud.enqueue(s, messages=messages)
-    return results
+    ]
 
 
 def _finding_rows(found: pd.DataFrame, unit: str) -> list[dict]:
@@ -868,23 +575,7 @@ def intake_summary(results: list[dict]) -> dict[str, int]:
     return counts
 
 
-@task(name="claim-inbox", cache_policy=NO_CACHE)
-def claim_inbox_task(rt: Runtime) -> Claim:
-    """Claim the inbox's waiting files for this run."""
-    return claim_inbox(
-        rt.settings.inbox,
-        settle_seconds=rt.settings.inbox_settle_seconds,
-        lease_seconds=rt.settings.claim_lease_seconds,
-    )
-
-
 @task(name="ingest-files", cache_policy=NO_CACHE)
 def ingest_arrivals_task(rt: Runtime, arrivals: list[Arrival], now: dt.datetime) -> list[dict]:
     """Archive, validate and store a batch of received files."""
     return [asdict(r) for r in ingest_arrivals(rt, arrivals, now=now)]
-
-
-@task(name="finish-claim", cache_policy=NO_CACHE)
-def finish_claim_task(rt: Runtime, claim: Claim, results: list[dict], now: dt.datetime) -> None:
-    """Move the files taken in out of the inbox; release the claim."""
-    finish_claim(claim, [IntakeResult(**r) for r in results], rt.settings.inbox, now)

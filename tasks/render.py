@@ -79,7 +79,9 @@ def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
         if v is not None
     }
     texts = {  # a unit's words are printed as typed; the definition's default is markup
-        i.code: verbatim(str(result.values[i.code])) if result.values.get(i.code) else i.default or ""
+        i.code: verbatim(str(result.values[i.code]))
+        if result.values.get(i.code)
+        else i.default or ""
         for i in report.indicators
         if i.type == "text"
     }

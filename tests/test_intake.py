@@ -19,7 +19,8 @@ from baocao.models import Finding, OutboxMessage, Receipt, ReportingPeriod, Subm
 from baocao.periods import Period, parse_moment
 from baocao.settings import PROJECT_ROOT
 from tasks.collect import open_period
-from tasks.intake import Arrival, claim_inbox, finish_claim, ingest_arrivals, ingest_files
+from tasks.inbox import claim_inbox, finish_claim
+from tasks.intake import Arrival, ingest_arrivals, ingest_files
 from tests.conftest import (
     MANIFEST,
     PERIOD,
