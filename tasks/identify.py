@@ -180,3 +180,16 @@ def _check_group(
 
 
 # ---- one batch --------------------------------------------------------------------------
+
+
+def named_by(file_name: str, d: Directory) -> tuple[str | None, str | None]:
+    """(unit, period) a file's name claims (`NV_2022-Q1...`), when the unit reports here and
+    the period is open; used only to tell that unit about a file it may have sent."""
+    m = _NAME.match(file_name)
+    if not m or m["unit"].upper() not in d.expected:
+        return None, None
+    try:
+        code = Period.parse(m["period"].upper()).code
+    except PeriodError:
+        return None, None
+    return (m["unit"].upper(), code) if code in d.periods else (None, None)

@@ -41,7 +41,7 @@ from baocao.models import Outcome, SubmissionStatus
 from baocao.periods import Period, as_vn
 from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
-from tasks.identify import Directory, Group, Problem, build_directory, identify
+from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by
 from tasks.notify import compose, messages_for
 from tasks.validate import validate
 
@@ -225,6 +225,7 @@ def ingest_arrivals(
                 Outcome.UNREADABLE,
                 out.error.replace(it.stored.name, it.arrival.name),
             )
+            it.unit, it.period = named_by(it.arrival.name, directory)
         else:
             it.groups, it.problems = identify(out.parsed, it.arrival, directory)
             if not it.groups:
@@ -362,6 +363,12 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
         closes.append(close)
         finding_rows += problem_findings
         out += mine
+    messages += [
+        m
+        for it in items
+        if it.outcome == Outcome.UNREADABLE and it.unit
+        for m in unreadable_messages(rt, it, d)
+    ]
     crud.add_findings(s, findings=finding_rows)
     crud.close_receipts(s, updates=closes)
     crud.enqueue(s, messages=messages)
@@ -554,6 +561,36 @@ def rejection_messages(
         period_code=period.code,
         unit_code=unit_code,
         recipient=unit_code,
+        contacts=unit.contacts,
+        subject=subject,
+        body=body,
+    )
+
+
+def unreadable_messages(rt: Runtime, it: _Item, d: Directory) -> list[dict]:
+    """Tell the unit a file bearing its name could not be read: to its registered contacts
+    (not to whoever sent the file), once per file content."""
+    unit = rt.cfg.unit_map[it.unit]
+    period = Period.parse(it.period)
+    last_day = as_vn(d.periods[period.code].unit_deadline) - dt.timedelta(seconds=1)
+    subject, body = compose(
+        rt.env,
+        "messages/unreadable.txt",
+        body=rt.cfg.body,
+        unit=unit,
+        period=period,
+        report=rt.report,
+        file_name=it.arrival.name,
+        reason=it.message,
+        form_name=f"{unit.code}_{period.code}.xlsx",
+        deadline=vnformat.date(last_day.date()),
+    )
+    return messages_for(
+        key=f"unreadable:{rt.report.id}:{period.code}:{unit.code}:{it.sha[:16]}",
+        kind="rejection",
+        period_code=period.code,
+        unit_code=unit.code,
+        recipient=unit.code,
         contacts=unit.contacts,
         subject=subject,
         body=body,

@@ -527,3 +527,18 @@ def test_killed_at_any_point_a_rerun_stores_each_file_once(tmp_path, point):
     assert len(submissions(rt, "NV")) == 1
     [receipt] = receipts(rt, nv.name)
     assert receipt.outcome == "accepted"
+
+
+def test_the_unit_named_on_an_unreadable_file_is_told_once(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    broken = tmp_path / "MOTCUA_2022-Q1.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + os.urandom(2000))
+    copy = tmp_path / "MOTCUA_2022-Q1 (1).xlsx"
+    copy.write_bytes(broken.read_bytes())
+    results = ingest_files(rt, [broken, copy], now=LATER)
+    assert [r.outcome for r in results] == ["unreadable", "unreadable"]
+    with session_scope(rt.engine) as s:
+        told = list(s.exec(select(OutboxMessage).where(OutboxMessage.key.like("unreadable:%"))))
+    assert [m.address for m in told] == ["motcua@sontay.quangngai.gov.vn"]
+    assert "MOTCUA_2022-Q1.xlsx" in told[0].body and "16/03/2022" in told[0].body
