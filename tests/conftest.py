@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import select
 
 from baocao import crud
 from baocao.db import session_scope
+from baocao.models import Submission
 from baocao.periods import Period, parse_moment
 from baocao.returns import as_returned, example_unit
 from baocao.runtime import Runtime, build_runtime
@@ -74,6 +76,47 @@ def ingest_waves(rt: Runtime) -> list[IntakeResult]:
         paths = returned(rt, wave["files"])
         results += ingest_files(rt, paths, now=parse_moment(str(wave["at"])))
     return results
+
+
+def concurrent_intake(settings, tmp_path):
+    """Two runs take in copies of the same returned files at the same moment."""
+    import threading
+
+    from tasks.intake import ingest_files
+
+    rt = build_runtime(settings=settings)
+    open_example(rt)
+    names = [n for wave in MANIFEST["arrivals"][:2] for n in wave["files"]]
+    files = returned(rt, names)
+    copies = []
+    for f in files:
+        copy = tmp_path / "copies" / f"copy of {f.name}"
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(f.read_bytes())
+        copies.append(copy)
+    now = parse_moment("2022-03-14T17:00")
+    barrier, results, errors = threading.Barrier(2), {}, []
+
+    def run(label, paths):
+        try:
+            barrier.wait()
+            results[label] = ingest_files(rt, paths, now=now)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("a", files)),
+        threading.Thread(target=run, args=("b", copies)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    with session_scope(rt.engine) as s:
+        subs = list(s.exec(select(Submission.unit_code, Submission.version, Submission.sha256)))
+    rt.engine.dispose()
+    return subs, results
 
 
 @pytest.fixture(scope="session")

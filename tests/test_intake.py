@@ -24,6 +24,7 @@ from tasks.intake import Arrival, ingest_arrivals, ingest_files
 from tests.conftest import (
     MANIFEST,
     PERIOD,
+    concurrent_intake,
     ingest_waves,
     make_runtime,
     open_example,
@@ -542,3 +543,14 @@ def test_the_unit_named_on_an_unreadable_file_is_told_once(tmp_path):
         told = list(s.exec(select(OutboxMessage).where(OutboxMessage.key.like("unreadable:%"))))
     assert [m.address for m in told] == ["motcua@sontay.quangngai.gov.vn"]
     assert "MOTCUA_2022-Q1.xlsx" in told[0].body and "16/03/2022" in told[0].body
+
+
+def test_two_concurrent_intakes_on_sqlite_store_each_content_once(tmp_path):
+    from baocao.settings import get_settings
+
+    settings = get_settings(data_dir=tmp_path / "data", config_dir=PROJECT_ROOT / "config")
+    subs, results = concurrent_intake(settings, tmp_path)
+    keys = [(u, h) for u, _, h in subs]
+    assert len(keys) == len(set(keys)) == 11  # 10 files, the CSV carries two units
+    outcomes = sorted(r.outcome for rs in results.values() for r in rs)
+    assert outcomes.count("duplicate") == 11
