@@ -171,9 +171,7 @@ HOSTILE = {
     "notexcel.xlsx": _zip_not_xlsx,
     "truncated.xlsx": lambda: (f := _form())[: len(f) // 2],
     "noheader.xlsx": _xlsx_without_header,
-    "latin1.csv": lambda: (
-        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nSON-LONG,2022-Q1,tthc_tiep_nhan,6\nghi chú: café,,,\n"
-    ).encode("latin-1", errors="replace"),
+    "binary.csv": lambda: b"don_vi,ky_bao_cao\x00\x01\x02\xff\xfe\x81\x8d\x07" * 50,
     "report.pdf": lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
     "empty.csv": lambda: b"",
     "wrongcols.csv": lambda: b"a,b,c\n1,2,3\n",
@@ -195,11 +193,23 @@ def test_hostile_file_gives_form_error_naming_the_file(tmp_path, name):
     assert name in str(exc.value)
 
 
-def test_latin1_csv_says_utf8(tmp_path):
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(HOSTILE["latin1.csv"]())
+def test_undecodable_csv_says_utf8(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(HOSTILE["binary.csv"]())
     with pytest.raises(FormError, match="UTF-8"):
         read_file(path)
+
+
+def test_latin1_csv_reads_as_windows_codepage(tmp_path):
+    """Not UTF-8, but Windows-1258/1252 gives clean text: read it, and say so."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nSON-LONG,2022-Q1,tthc_tiep_nhan,6\n"
+        "SON-LONG,2022-Q1,ghi_chu,café\n".encode("latin-1")
+    )
+    parsed = read_file(path)
+    assert parsed.encoding == "cp1258"
+    assert [r["raw"] for r in parsed.rows] == ["6", "café"]
 
 
 def test_missing_header_says_which_columns(tmp_path):
