@@ -517,6 +517,7 @@ class _SheetScan:
         self.row = self.col = -1
         self.cell: tuple[int, int] | None = None
         self.has_value = self.has_formula = self.has_v = self.in_v = self.text_type = False
+        self.in_data = False
         self.elements = self.cells = 0
         self.lo_r = self.lo_c = 1 << 62
         self.hi_r = self.hi_c = -1
@@ -547,7 +548,9 @@ class _SheetScan:
                 "biểu mẫu gốc rồi gửi lại"
             )
         tag = tag.rpartition(":")[2]
-        if tag == "c":
+        if not self.in_data:  # cells live in <sheetData> only, as calamine reads them
+            self.in_data = tag == "sheetData"
+        elif tag == "c":
             ref = attrs.get("r")
             pos = _parse_ref(ref) if ref else (self.row, self.col + 1)
             if pos is None or pos[0] < 0 or pos[1] < 0:
@@ -573,7 +576,9 @@ class _SheetScan:
 
     def end(self, tag: str) -> None:
         tag = tag.rpartition(":")[2]
-        if tag == "v":
+        if tag == "sheetData":
+            self.in_data = False
+        elif tag == "v":
             self.in_v = False
         elif tag == "c" and self.cell is not None:
             if self.has_value:
