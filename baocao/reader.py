@@ -9,7 +9,8 @@ files go on. Outcomes come back in input order.
 
 Workers are fresh interpreters (`python -c ...`, i.e. spawn, never a fork of the caller, which
 may be a Prefect process with threads) talking over two pipes with pickled messages; they
-import only the reading code, not the caller's `__main__`. They start once per call and stay
+import only the reading code, not the caller's `__main__`, and get only the environment Python
+needs (no secrets for a process that parses untrusted files). They start once per call and stay
 for the whole batch, so a file costs one round trip, not one process.
 
 Test and fault hooks (read from the caller's environment when `read_isolated` starts):
@@ -39,6 +40,7 @@ __all__ = ["ReadLimits", "ReadOutcome", "read_isolated"]
 
 CRASH_ENV = "BAOCAO_READER_TEST_CRASH_ON"
 HANG_ENV = "BAOCAO_READER_TEST_HANG_ON"
+_ENV_KEPT = ("PATH", "LANG", "LC_", "TZ", "TMPDIR", "PYTHON", "VIRTUAL_ENV", "BAOCAO_FAULT")
 STARTUP_SECONDS = 10.0  # allowance for a worker's start-up, on top of its first file's time
 
 
@@ -63,15 +65,15 @@ def read_isolated(paths: list[Path], limits: ReadLimits, workers: int = 2) -> li
     pool = [_Worker(limits, hooks) for _ in range(max(1, min(workers, len(paths))))]
     try:
         while pending or any(w.job is not None for w in pool):
-            for w in pool:
+            for n, w in enumerate(pool):
                 if w.job is None and pending:
+                    if not w.alive:  # replaced only when there is work left for it
+                        pool[n] = w = _Worker(limits, hooks)
                     w.give(pending.popleft(), paths, limits.seconds_per_file)
             busy = [w for w in pool if w.job is not None]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = wait([w.results for w in busy], timeout)
-            for n, w in enumerate(pool):
-                if w.job is None:
-                    continue
+            for w in busy:
                 index = w.job
                 if w.results in ready:
                     outcome = w.take(paths[index])
@@ -86,7 +88,6 @@ def read_isolated(paths: list[Path], limits: ReadLimits, workers: int = 2) -> li
                 outcomes[index] = outcome
                 if not w.alive:
                     w.close()
-                    pool[n] = _Worker(limits, hooks)
     finally:
         for w in pool:  # all told to leave first, so they leave together
             if w.job is not None:
@@ -116,7 +117,9 @@ class _Worker:
         job_r, job_w = os.pipe()
         res_r, res_w = os.pipe()
         self.stderr = tempfile.TemporaryFile()
-        env = {**os.environ, **hooks, "RUST_BACKTRACE": "0"}
+        # a reader of untrusted files gets no secrets: only what Python and the hooks need
+        env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_KEPT)}
+        env.update(hooks, RUST_BACKTRACE="0")
         src = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (src, env.get("PYTHONPATH"))))
         self.proc = subprocess.Popen(
@@ -146,7 +149,7 @@ class _Worker:
         self.deadline = time.monotonic() + seconds + (STARTUP_SECONDS if self.fresh else 0)
         self.fresh = False
         try:
-            self.jobs.send(str(paths[index]))
+            self.jobs.send(str(paths[index].absolute()))
         except OSError:  # died before its first file; take() reports it
             pass
 
@@ -258,8 +261,10 @@ def _worker_main(job_fd: int, result_fd: int) -> None:
         if path.name in crash_on:
             os.abort()
         if path.name in hang_on:
-            while True:
-                time.sleep(60)
+            parent = os.getppid()
+            while os.getppid() == parent:  # until killed, or orphaned
+                time.sleep(0.2)
+            os._exit(1)
         try:
             message = ("ok", read_file(path, limits))
         except FormError as exc:
