@@ -8,11 +8,12 @@ read with python-calamine (fast, and it reads every Excel generation); a CSV in 
 (`don_vi,ky_bao_cao,ma_chi_tieu,gia_tri`, optionally `ma_bieu_mau`) is accepted too, for one
 unit or many, in UTF-8, UTF-16 or the legacy Windows-1258.
 
-Reading is bounded by `ReadLimits`: before calamine sees an .xlsx, a streaming pre-check
-verifies the zip (entries, real uncompressed size, ratio) and scans the sheets to be read for
-the cells actually used, so a file whose one cell sits at XFD1048576 is refused with a reason
-instead of making calamine allocate hundreds of GB. What the pre-checks cannot see (.xls, .ods,
-a reader that hangs) is caught by reading in a worker process: `baocao.reader.read_isolated`.
+Reading is bounded by `ReadLimits`: before calamine sees an .xlsx (or .ods), a streaming
+pre-check verifies the zip (entries, real uncompressed size, ratio) and scans the sheets to be
+read for the cells actually used, so a file whose one cell sits at XFD1048576 is refused with a
+reason instead of making calamine allocate hundreds of GB. What the pre-checks cannot see (the
+binary .xls and .xlsb, a reader that hangs) is caught by reading in a worker process:
+`baocao.reader.read_isolated`.
 """
 
 from __future__ import annotations
@@ -235,7 +236,9 @@ def read_file(path: Path, limits: ReadLimits | None = None) -> ParsedFile:
         plan = None
         if suffix in (".xlsx", ".xlsm"):
             plan = inspect_xlsx(path, limits)
-        elif suffix in (".xlsb", ".ods"):
+        elif suffix == ".ods":
+            inspect_ods(path, limits)
+        elif suffix == ".xlsb":
             with _open_zip(path) as zf:
                 _check_zip(zf, path, limits)
         return _read_workbook(path, limits, plan)
@@ -613,6 +616,109 @@ class _SheetScan:
         self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, c)
 
 
+def inspect_ods(path: Path, limits: ReadLimits) -> None:
+    """The same for an OpenDocument sheet (LibreOffice): the zip, then content.xml's tables,
+    where one element may stand for a million repeated rows or cells."""
+    with _open_zip(path) as zf:
+        _check_zip(zf, path, limits)
+        part = next((i.filename for i in zf.infolist() if i.filename == "content.xml"), None)
+        if part is None:
+            raise _corrupt(path.name, "thiếu content.xml")
+        scan = _OdsScan(path.name, limits)
+        with zf.open(part) as fh:
+            scan.run(fh)
+
+
+class _OdsScan:
+    """Rows and cells of every table with their repeat counts: the extent of the cells that
+    hold a value (a value type, a formula or text), refused past the limits."""
+
+    def __init__(self, file: str, limits: ReadLimits):
+        self.file, self.limits = file, limits
+        self.sheet = ""
+        self.row = self.row_span = self.col = 0
+        self.cell: tuple[int, int, int] | None = None  # first column, columns, rows
+        self.valued = False
+        self.elements = self.cells = 0
+        self.lo_r = self.lo_c = 1 << 62
+        self.hi_r = self.hi_c = -1
+
+    def run(self, fh) -> None:
+        try:
+            _xml_events(fh, self.start, self.end)
+        except (expat.ExpatError, ValueError):
+            raise _corrupt(self.file, "content.xml") from None
+        self._close_table()
+
+    @staticmethod
+    def _repeat(attrs: dict, name: str) -> int:
+        raw = attrs.get(name, "1")
+        return int(raw) if raw.isdigit() and 0 < len(raw) < 12 else 1
+
+    def start(self, tag: str, attrs: dict) -> None:
+        self.elements += 1
+        if self.elements > 4 * self.limits.max_cells + 100_000:
+            raise FormError(
+                f"{self.file}: bảng tính quá lớn / spreadsheet too large; chép số liệu vào biểu "
+                "mẫu gốc rồi gửi lại"
+            )
+        if tag == "table:table":
+            self._close_table()
+            self.sheet = attrs.get("table:name", "")
+            self.row = self.row_span = 0
+        elif tag == "table:table-row":
+            self.row += self.row_span
+            self.row_span = self._repeat(attrs, "table:number-rows-repeated")
+            self.col = 0
+        elif tag in ("table:table-cell", "table:covered-table-cell"):
+            span = self._repeat(attrs, "table:number-columns-repeated")
+            self.cell = (self.col, span, self.row_span)
+            self.col += span
+            self.valued = "office:value-type" in attrs or "table:formula" in attrs
+        elif self.cell is not None and tag.startswith("text:"):
+            self.valued = True
+
+    def end(self, tag: str) -> None:
+        if tag in ("table:table-cell", "table:covered-table-cell") and self.cell is not None:
+            if self.valued:
+                col, span, rows = self.cell
+                self._used(self.row, col, rows, span)
+            self.cell = None
+
+    def _used(self, r: int, c: int, rows: int, cols: int) -> None:
+        limits = self.limits
+        last_r, last_c = r + rows - 1, c + cols - 1
+        self.cells += rows * cols
+        if last_r >= limits.max_rows or last_c >= limits.max_columns:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(last_c)}{last_r + 1}, "
+                f"ngoài vùng biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} "
+                "cột) / a cell far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        if self.cells > limits.max_cells:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
+                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, last_r)
+        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, last_c)
+
+    def _close_table(self) -> None:
+        if self.hi_r >= 0:
+            area = (self.hi_r - self.lo_r + 1) * (self.hi_c - self.lo_c + 1)
+            if area > self.limits.max_cells:
+                first = f"{_col_letter(self.lo_c)}{self.lo_r + 1}"
+                last = f"{_col_letter(self.hi_c)}{self.hi_r + 1}"
+                raise FormError(
+                    f"{self.file}: sheet {self.sheet} có số liệu trải từ ô {first} đến {last} "
+                    f"({_n(area)} ô, giới hạn {_n(self.limits.max_cells)}) / data spread over too "
+                    "large an area; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+                )
+        self.lo_r = self.lo_c = 1 << 62
+        self.hi_r = self.hi_c = -1
+        self.cells = 0
+
+
 # calamine reads what the pre-check let through (and, in a worker, what it cannot check)
 
 
@@ -670,7 +776,7 @@ def _read_workbook(path: Path, limits: ReadLimits, plan: XlsxPlan | None) -> Par
 
 
 def _check_extent(sheet, name: str, limits: ReadLimits) -> None:
-    """For formats the pre-check cannot scan (.xls, .xlsb, .ods): calamine has read the sheet;
+    """For formats the pre-check cannot scan (.xls, .xlsb): calamine has read the sheet;
     refuse it before it becomes Python objects."""
     end = sheet.end
     if end is None:

@@ -8,6 +8,7 @@ import io
 import struct
 import unicodedata
 import zipfile
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -451,6 +452,64 @@ def test_limits_from_settings(monkeypatch):
     monkeypatch.delenv("BAOCAO_READ_MAX_ROWS")
     monkeypatch.delenv("BAOCAO_READ_SECONDS_PER_FILE")
     assert ReadLimits.from_settings(get_settings()) == ReadLimits()
+
+
+def ods_file(path: Path, rows_xml: str) -> Path:
+    """An OpenDocument sheet: the pre-checks do not scan these, the worker's limits must."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr(
+            "META-INF/manifest.xml",
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
+            ' manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-'
+            'type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest'
+            ':full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>',
+        )
+        zf.writestr(
+            "content.xml",
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:'
+            '1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:'
+            'oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+            '<office:spreadsheet><table:table table:name="BaoCao">'
+            + rows_xml
+            + "</table:table></office:spreadsheet></office:body></office:document-content>",
+        )
+    return path
+
+
+def test_ods_with_millions_of_repeated_cells_is_refused_before_calamine(tmp_path):
+    bomb = ods_file(
+        tmp_path / "bomb.ods",
+        '<table:table-row table:number-rows-repeated="9000"><table:table-cell table:number-'
+        'columns-repeated="10000" office:value-type="float" office:value="1"/></table:table-row>',
+    )
+    with pytest.raises(
+        FormError, match="bomb.ods: sheet BaoCao có ô ở NTP9000, ngoài vùng biểu mẫu"
+    ):
+        read_file(bomb)
+    spread = ods_file(
+        tmp_path / "spread.ods",
+        '<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-'
+        'columns-repeated="30"><text:p>x</text:p></table:table-cell></table:table-row>',
+    )
+    with pytest.raises(FormError, match=r"hơn 2\.000\.000 ô có dữ liệu"):
+        read_file(spread)
+
+
+def test_ods_as_libreoffice_writes_it(tmp_path):
+    """LibreOffice pads a sheet with repeated empty rows and cells to the sheet's end."""
+    path = ods_file(
+        tmp_path / "libre.ods",
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>Mã chỉ tiêu'
+        '</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>Giá '
+        'trị</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1022"/>'
+        '</table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>'
+        'tthc_pakn</text:p></table:table-cell><table:table-cell office:value-type="float" '
+        'office:value="5"/><table:table-cell table:number-columns-repeated="1022"/>'
+        '</table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-'
+        'cell table:number-columns-repeated="1024"/></table:table-row>',
+    )
+    assert read_file(path).rows == [{"indicator": "tthc_pakn", "raw": 5.0, "cell": "BaoCao!B2"}]
 
 
 # ---- formulas and positions ----------------------------------------------------------------

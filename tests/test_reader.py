@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from baocao.forms import FormError, ReadLimits, read_file
 from baocao.reader import CRASH_ENV, HANG_ENV, ReadOutcome, read_isolated
-from tests.test_forms import _form, far_cell_xlsx
+from tests.test_forms import _form, far_cell_xlsx, ods_file
 
 UNITS = ["TCKH", "MOTCUA", "NV", "TP", "VHTT"]
 
@@ -27,29 +26,6 @@ def forms(tmp_path) -> list[Path]:
 
 def _units(outcomes: list[ReadOutcome]) -> list[str | None]:
     return [o.parsed.meta.get("unit_code") if o.parsed else None for o in outcomes]
-
-
-def _ods(path: Path, rows_xml: str) -> Path:
-    """An OpenDocument sheet: the pre-checks do not scan these, the worker's limits must."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
-        zf.writestr(
-            "META-INF/manifest.xml",
-            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
-            ' manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-'
-            'type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest'
-            ':full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>',
-        )
-        zf.writestr(
-            "content.xml",
-            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:'
-            '1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:'
-            'oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
-            '<office:spreadsheet><table:table table:name="BaoCao">'
-            + rows_xml
-            + "</table:table></office:spreadsheet></office:body></office:document-content>",
-        )
-    return path
 
 
 def test_outcomes_in_input_order(forms, tmp_path):
@@ -123,15 +99,17 @@ def test_a_reader_that_hangs_is_stopped(forms, monkeypatch):
 
 
 def test_memory_limit_catches_what_the_prechecks_cannot(forms, tmp_path):
-    """A 1 kB .ods whose repeated cells make calamine allocate over a GB: the worker's
-    address-space limit turns that into a crash of this file alone."""
-    bomb = _ods(
+    """A 1 kB .ods whose repeated cells make calamine allocate over a GB. With limits loose
+    enough for the pre-check to let it through, the worker's address-space limit turns that
+    into a crash of this file alone."""
+    bomb = ods_file(
         tmp_path / "bomb.ods",
         '<table:table-row table:number-rows-repeated="9000"><table:table-cell table:number-'
         'columns-repeated="10000" office:value-type="float" office:value="1"/></table:table-row>',
     )
     assert bomb.stat().st_size < 2000
-    outcomes = read_isolated([forms[0], bomb, forms[1]], ReadLimits(memory_mb=512), workers=1)
+    loose = ReadLimits(max_columns=20_000, max_cells=10**9, memory_mb=512)
+    outcomes = read_isolated([forms[0], bomb, forms[1]], loose, workers=1)
     assert _units(outcomes) == ["TCKH", None, "MOTCUA"]
     assert outcomes[1].crashed is True
     assert "bộ nhớ" in outcomes[1].error and "memory" in outcomes[1].error
@@ -157,7 +135,7 @@ def test_fault_point_kills_a_worker_mid_batch(forms, monkeypatch):
 
 
 def test_odd_formats_read_in_the_worker(tmp_path):
-    ods = _ods(
+    ods = ods_file(
         tmp_path / "libre.ods",
         '<table:table-row><table:table-cell office:value-type="string"><text:p>Mã chỉ tiêu'
         '</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>Giá '
