@@ -37,6 +37,28 @@ class Settings(BaseSettings):
     )
     timezone: str = "Asia/Ho_Chi_Minh"
 
+    # reading received files (baocao.forms.ReadLimits): a real form is ~40 rows x 6 columns and
+    # a few kB; a province's bulk CSV can be 10,000 units x 40 rows
+    read_max_uncompressed_bytes: int = Field(
+        100_000_000, gt=0, description="An .xlsx whose zip inflates to more is refused"
+    )
+    read_max_zip_entries: int = Field(1_000, gt=0, description="Entries in an .xlsx zip")
+    read_max_compression_ratio: int = Field(
+        200, gt=0, description="Inflated/compressed ratio of a zip entry over 1 MB"
+    )
+    read_max_sheets: int = Field(100, gt=0, description="Sheets in a workbook")
+    read_max_rows: int = Field(
+        1_000_000, gt=0, description="Rows of a sheet (absolute) and records of a CSV"
+    )
+    read_max_columns: int = Field(200, gt=0, description="Columns of a sheet and fields of a CSV")
+    read_max_cells: int = Field(
+        2_000_000, gt=0, description="Cells of a sheet, and the area a reader would allocate"
+    )
+    read_seconds_per_file: float = Field(
+        30.0, gt=0, description="Wall-clock seconds a reader process may spend on one file"
+    )
+    read_memory_mb: int = Field(1_024, ge=128, description="Address space of a reader process")
+
     @cached_property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
