@@ -554,3 +554,26 @@ def test_two_concurrent_intakes_on_sqlite_store_each_content_once(tmp_path):
     assert len(keys) == len(set(keys)) == 11  # 10 files, the CSV carries two units
     outcomes = sorted(r.outcome for rs in results.values() for r in rs)
     assert outcomes.count("duplicate") == 11
+
+
+def test_a_file_that_crashes_its_reader_costs_only_itself(tmp_path, monkeypatch):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    files = returned(rt, ["NV_2022-Q1.xlsx", "TP_2022-Q1.xlsx", "VHTT_2022-Q1.xlsx"])
+    # the reader is given the archived copy: make the worker abort on TP's
+    tp_sha = hashlib.sha256(files[1].read_bytes()).hexdigest()
+    monkeypatch.setenv("BAOCAO_READER_TEST_CRASH_ON", f"{tp_sha}.xlsx")
+    for run in range(1, 4):
+        results = ingest_files(rt, files, now=LATER)
+        outcomes = {r.file: r.outcome for r in results}
+        assert (
+            outcomes["NV_2022-Q1.xlsx"] == "accepted"
+            and outcomes["VHTT_2022-Q1.xlsx"] == "accepted"
+        )
+        assert outcomes["TP_2022-Q1.xlsx"] == ("quarantined" if run == 3 else "retry")
+    [receipt] = receipts(rt, "TP_2022-Q1.xlsx")
+    assert (receipt.outcome, receipt.attempts) == ("quarantined", 3)
+    with session_scope(rt.engine) as s:
+        [finding] = s.exec(select(Finding).where(Finding.receipt_id == receipt.id))
+    assert finding.rule == "quarantined" and "cách ly" in finding.message_vi
+    assert len(submissions(rt, "NV")) == 1 and submissions(rt, "TP") == []
