@@ -299,8 +299,8 @@ def latest_version(rt: Runtime, period: Period) -> RenderedReport:
         latest = crud.latest_report(s, period_id=period_row.id) if period_row else None
     if latest is None:
         raise ValueError(
-            f"{period.code}: chưa có báo cáo nào được lập; chạy `baocao publish {period.code}` "
-            "trước / no report rendered yet"
+            f"{period.code}: chạy `baocao publish {period.code}` trước: chưa có báo cáo nào "
+            "được lập / no report rendered yet"
         )
     return latest
 
