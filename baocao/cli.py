@@ -346,14 +346,18 @@ def serve(
     once: Annotated[
         bool, typer.Option("--register-only", help="Register the deployments, print, exit")
     ] = False,
+    port: Annotated[
+        int, typer.Option("--port", help="Port of the Prefect server on 127.0.0.1")
+    ] = 4200,
 ) -> None:
-    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200."""
+    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200,
+    locked with a password (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
     from baocao.periods import now_vn
     from baocao.serve import ensure_server, use_server
     from baocao.settings import get_settings
 
     settings = get_settings()
-    api, _proc, auth = _run(ensure_server, settings.data_dir / "prefect-server.log", settings)
+    api, _proc, auth = _run(ensure_server, settings.data_dir / "prefect-server.log", settings, port)
     use_server(api, auth)
     from baocao.serve import build_deployments
 

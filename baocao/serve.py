@@ -226,12 +226,12 @@ def check_access(api: str, auth: ServerAuth | None) -> None:
 
 
 def ensure_server(
-    log_file: Path, settings: Settings
+    log_file: Path, settings: Settings, port: int = DEFAULT_PORT
 ) -> tuple[str, subprocess.Popen | None, ServerAuth | None]:
     """The API URL to use and its credentials: PREFECT_API_URL's server, one already on
-    127.0.0.1:4200, or one started there now, locked (then also returned, for the caller to
-    stop). A server that accepts anonymous requests is refused."""
-    api = os.environ.get("PREFECT_API_URL") or DEFAULT_API
+    127.0.0.1:`port`, or one started there now, locked (then also returned, for the caller
+    to stop). A server that accepts anonymous requests is refused."""
+    api = os.environ.get("PREFECT_API_URL") or f"http://127.0.0.1:{port}/api"
     if healthy(api):
         auth = find_auth(settings)
         check_access(api, auth)
@@ -241,7 +241,7 @@ def ensure_server(
             f"PREFECT_API_URL={api} does not answer: start that server or unset the variable"
         )
     auth = ensure_auth(settings)
-    api, proc = start_server(DEFAULT_PORT, log_file, auth=auth.value)
+    api, proc = start_server(port, log_file, auth=auth.value)
     return api, proc, auth
 
 
