@@ -69,7 +69,13 @@ def publish_report(
         issue_codes_task(
             rt, row, p, now_vn(), completeness=result.completeness, timeliness=result.timeliness
         )
-        deliver_outbox_task(rt, kinds=["approval"], period_code=p.code)
+        codes_sent = deliver_outbox_task(rt, kinds=["approval"], period_code=p.code)
+        if codes_sent.get("failed"):
+            get_run_logger().warning(
+                "%d thư mã duyệt chưa gửi được (thử lại ở lần chạy sau); kiểm tra "
+                "BAOCAO_MAIL_URL và địa chỉ người duyệt / approval codes not delivered",
+                codes_sent["failed"],
+            )
         if not can_pause():  # no UI to answer a pause: the decision comes from `baocao approve`
             get_run_logger().warning(
                 "%s v%d chờ duyệt / waits for approval: người duyệt đã nhận mã qua thư; chạy "
