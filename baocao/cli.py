@@ -38,6 +38,24 @@ UnitsOpt = Annotated[
 ]
 
 
+@app.callback()
+def _client_auth() -> None:
+    """Commands that talk to a Prefect server (PREFECT_API_URL) log in to it like `serve`:
+    BAOCAO_PREFECT_AUTH, or the password `serve` saved in the data folder."""
+    if not os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_API_AUTH_STRING"):
+        return
+    from baocao.serve import ServerError, find_auth
+    from baocao.settings import get_settings
+
+    try:
+        auth = find_auth(get_settings())
+    except ServerError as exc:
+        err.print(f"[bold red]Lỗi / error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if auth is not None:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth.value
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from baocao.config import ConfigError
     from baocao.forms import FormError
@@ -228,31 +246,42 @@ def publish(
 @app.command()
 def approve(
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
-    by: Annotated[str, typer.Option("--by", help="Your name, recorded with the decision")],
+    by: Annotated[
+        str, typer.Option("--by", help="Mã người duyệt / your approver key, e.g. chu-tich")
+    ],
+    code: Annotated[
+        str, typer.Option("--code", help="Mã duyệt một lần nhận qua thư / your one-time code")
+    ],
     send_back: Annotated[
-        bool, typer.Option("--send-back", help="Send the draft back instead")
+        bool, typer.Option("--send-back", help="Trả lại / send the draft back instead")
     ] = False,
-    comment: Annotated[str, typer.Option("--comment", help="Why (for a send-back)")] = "",
+    comment: Annotated[str, typer.Option("--comment", help="Ý kiến / why (for a send-back)")] = "",
     config: ConfigOpt = None,
 ) -> None:
-    """Approve PERIOD's latest rendered report (or send it back); publish then sends it."""
+    """Duyệt / approve PERIOD's latest rendered report (or send it back) with your one-time
+    code; publish then sends it."""
     from baocao.periods import Period, now_vn
     from baocao.runtime import build_runtime
     from tasks.approve import decide_latest
 
     rt = _run(build_runtime, _cfg(config))
-    row = _run(
+    verdict = _run(
         decide_latest,
         rt,
         _run(Period.parse, period),
+        approver=by,
+        code=code,
         approve=not send_back,
-        decided_by=by,
         comment=comment,
         now=now_vn(),
     )
+    if not verdict.ok:
+        err.print(f"[bold red]Không được tính / refused:[/] {escape(verdict.message)}")
+        raise typer.Exit(2)
+    row = verdict.row
     console.print(
-        f"{period} v{row.version}: {row.status} by {row.decided_by}"
-        + ("" if send_back else f"; `baocao publish {period}` sends it now")
+        f"{period} v{row.version}: {row.status} by {escape(row.decided_by or '')}"
+        + ("" if send_back else f"; `baocao publish {period}` gửi đi / sends it now")
     )
 
 
@@ -332,18 +361,35 @@ def serve(
     once: Annotated[
         bool, typer.Option("--register-only", help="Register the deployments, print, exit")
     ] = False,
+    port: Annotated[
+        int, typer.Option("--port", help="Port of the Prefect server on 127.0.0.1")
+    ] = 4200,
 ) -> None:
-    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200."""
+    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200,
+    locked with a password (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
     from baocao.periods import now_vn
-    from baocao.serve import ensure_server
+    from baocao.serve import ensure_server, use_server
     from baocao.settings import get_settings
 
-    api, _proc = _run(ensure_server, get_settings().data_dir / "prefect-server.log")
-    os.environ["PREFECT_API_URL"] = api
+    settings = get_settings()
+    api, _proc, auth = _run(ensure_server, settings.data_dir / "prefect-server.log", settings, port)
+    use_server(api, auth)
     from baocao.serve import build_deployments
 
     deployments, times = _run(build_deployments, now_vn(), _cfg(config), ingest_minutes)
     ui = api.removesuffix("/api")
+    if auth is not None:
+        where = (
+            f"trong tệp / in {escape(str(auth.path))} (chỉ chủ máy đọc được / owner-only)"
+            if auth.path
+            else f"từ biến môi trường / from {auth.source}"
+        )
+        console.print(
+            f"Máy chủ Prefect có khóa / locked: người dùng / user [bold]{escape(auth.user)}[/], "
+            f"mật khẩu {where}"
+            + (" - vừa tạo / just generated" if auth.created else "")
+            + f"; đăng nhập giao diện bằng / log in to the UI with {escape(auth.user)}:<mật khẩu>"
+        )
     table = Table("deployment", "next runs (Asia/Ho_Chi_Minh)", title=f"Prefect UI: {ui}")
     for d in deployments:
         upcoming = [t for t in times.get(d.name, []) if t > now_vn()][:3]

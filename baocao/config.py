@@ -186,6 +186,34 @@ class Signer(_Model):
     name: str
 
 
+class Approver(_Model):
+    """Someone who may approve the report: a decision counts only with the one-time code
+    sent to these contacts, so knowing the Prefect API is not enough."""
+
+    key: str = Field(pattern=CODE)  # what the approver types: `baocao approve --by KEY`
+    name: str  # recorded with the decision
+    title: str = ""
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+
+
+class Approval(_Model):
+    """Who may approve (`schedule.yaml: approval_required` turns approval on)."""
+
+    approvers: tuple[Approver, ...] = ()
+    max_tries: int = Field(3, ge=1, le=10)  # wrong codes per code before it is void
+    code_digits: int = Field(6, ge=6, le=8)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Approval:
+        keys = [a.key for a in self.approvers]
+        if dup := sorted({k for k in keys if keys.count(k) > 1}):
+            raise ValueError(f"approver key '{dup[0]}' appears twice")
+        return self
+
+    def approver(self, key: str) -> Approver | None:
+        return next((a for a in self.approvers if a.key == key), None)
+
+
 class ReportDef(_Model):
     id: str = Field(pattern=CODE)
     name: str
@@ -204,6 +232,7 @@ class ReportDef(_Model):
     recipients: tuple[Recipient, ...] = Field(min_length=1)
     signer: Signer
     layout: Layout = Layout()
+    approval: Approval = Approval()
 
     @property
     def indicator_map(self) -> dict[str, Indicator]:
@@ -395,10 +424,20 @@ def load_config(root: Path | str) -> Config:
                 f"`head` nor an office of body.yaml ({', '.join(body.offices) or 'none defined'})"
             )
     reports: dict[str, ReportDef] = {}
+    paths: dict[str, Path] = {}
     for path in sorted((root / "reports").glob("*.yaml")):
         report = _parse(ReportDef, path, _read_yaml(path))
         _check_report(unit_map, report, path)
         reports[report.id] = report
+        paths[report.id] = path
     if not reports:
         raise ConfigError(f"{root / 'reports'}: no report definition (*.yaml) found")
+    if schedule.approval_required:
+        for report_id, report in reports.items():
+            path = paths[report_id]
+            if not report.approval.approvers:
+                raise ConfigError(
+                    f"{path}: key `approval.approvers`: schedule.yaml has approval_required: "
+                    "true but no one may approve; name at least one approver with a contact"
+                )
     return Config(root=root, body=body, units=units, schedule=schedule, reports=reports)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,17 @@ class Settings(BaseSettings):
         3, ge=1, description="A file whose reader fails this many times is quarantined"
     )
     timezone: str = "Asia/Ho_Chi_Minh"
+    # ---- security ---------------------------------------------------------------------
+    allowed_config_dirs: str = Field(
+        "",
+        description="Folders (separated by ':') under which a config folder named by a run "
+        "parameter or --config is accepted; the bundled config/ and BAOCAO_CONFIG_DIR always are",
+    )
+    prefect_auth: SecretStr | None = Field(
+        None,
+        description="user:password for the Prefect server's basic auth (the server `baocao "
+        "serve` starts, and every client of it); unset: generated once into the data folder",
+    )
 
     # reading received files (baocao.forms.ReadLimits): a real form is ~40 rows x 6 columns and
     # a few kB; a province's bulk CSV can be 10,000 units x 40 rows
@@ -76,6 +88,13 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def allowed_config_roots(self) -> list[Path]:
+        """Folders a config folder from a run parameter or --config must be in (resolved)."""
+        roots = [PROJECT_ROOT / "config", self.config_dir]
+        roots += [Path(p) for p in self.allowed_config_dirs.split(os.pathsep) if p.strip()]
+        return [p.expanduser().resolve() for p in roots]
 
     @property
     def inbox(self) -> Path:

@@ -134,7 +134,17 @@ def _isolated_environment(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("BAOCAO_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    for key in ("BAOCAO_DATABASE_URL", "BAOCAO_CONFIG_DIR", "BAOCAO_INBOX_DIR", "BAOCAO_MAIL_URL"):
+    # tests hand flows config folders they copied into pytest's temporary folders
+    mp.setenv("BAOCAO_ALLOWED_CONFIG_DIRS", str(tmp_path_factory.getbasetemp()))
+    for key in (
+        "BAOCAO_DATABASE_URL",
+        "BAOCAO_CONFIG_DIR",
+        "BAOCAO_INBOX_DIR",
+        "BAOCAO_MAIL_URL",
+        "BAOCAO_PREFECT_AUTH",
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_SERVER_API_AUTH_STRING",
+    ):
         mp.delenv(key, raising=False)
     yield
     mp.undo()

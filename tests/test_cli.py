@@ -92,5 +92,5 @@ def test_serve_names_a_server_that_does_not_answer(monkeypatch):
 
 def test_approve_before_anything_is_rendered_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
-    result = runner.invoke(app, ["approve", "2022-Q1", "--by", "Văn phòng"])
+    result = runner.invoke(app, ["approve", "2022-Q1", "--by", "chu-tich", "--code", "123456"])
     assert result.exit_code == 2 and "baocao publish 2022-Q1" in result.output
