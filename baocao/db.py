@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,8 +160,34 @@ def _write_marker(data_dir: Path, database: str, fresh: bool) -> None:
         _raise_explained(exc, data_dir)
 
 
+def _sqlite_has_schema(path: Path) -> bool | None:
+    """Whether the SQLite file holds baocao's schema, read without writing a byte (an empty
+    or foreign file stays as found); None when a read-only look is not possible."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+        return row is not None
+    except sqlite3.DatabaseError as exc:
+        text = str(exc).lower()
+        if "not a database" in text or "malformed" in text:
+            raise
+        return None
+    finally:
+        conn.close()
+
+
 def _has_schema(engine: sa.Engine) -> bool:
     try:
+        path = _sqlite_file(engine.url.render_as_string(hide_password=False))
+        if isinstance(path, Path):
+            found = _sqlite_has_schema(path)
+            if found is not None:
+                return found
         with engine.connect() as conn:
             return sa.inspect(conn).has_table("alembic_version")
     except Exception as exc:

@@ -64,7 +64,7 @@ def safe_url(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).set(password=None).render_as_string(hide_password=False)
+        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
     except Exception:  # not a URL sqlalchemy knows: blank out anything between : and @
         return re.sub(r"(//[^:/@]*):[^@]*@", r"\1@", url)
 
@@ -142,7 +142,8 @@ def explain(
         if isinstance(e, sqlite3.DatabaseError):
             return _explain_sqlite(e, database, folder)
         if _is_psycopg_operational(e):
-            detail = one_line(e).removeprefix("connection failed: ")
+            lines = [x.strip() for x in str(e).splitlines() if x.strip()] or [repr(e)]
+            detail = lines[0].removeprefix("connection failed: ")
             return SetupError(
                 f"Không kết nối được PostgreSQL / cannot reach PostgreSQL at {database}: {detail}; "
                 "kiểm tra máy chủ đang chạy và BAOCAO_DATABASE_URL / check that the server runs "
