@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import re
+import typing
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -48,6 +50,10 @@ def user_errors_fail(fn: F) -> F:
             logger.debug("details", exc_info=exc)
             return Failed(message=one_line(problem), data=problem)
 
+    # Prefect builds the parameter model from the annotations; resolved here, since the
+    # wrapper's module (this one) does not define names like quarterly_cycle's `Stage`.
+    wrapper.__annotations__ = typing.get_type_hints(fn, include_extras=True)
+    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 
