@@ -119,6 +119,10 @@ def explain(
     for e in chain:
         if isinstance(e, SetupError):
             return e
+    if not any(isinstance(e, OSError | sqlite3.Error | RuntimeError) for e in chain) and not any(
+        _is_psycopg_operational(e) for e in chain
+    ):
+        return None  # a user's mistake or a bug: nothing of the machine to explain
     if database is None or folder is None:
         db, data = _defaults()
         database, folder = database or db, folder or data
