@@ -57,33 +57,58 @@ def _client_auth() -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from baocao.config import ConfigError
-    from baocao.forms import FormError
-    from baocao.periods import PeriodError
-    from baocao.serve import ServerError
-    from tasks.consolidate import IncompleteError
-    from tasks.render import RenderError
+    from baocao.errors import user_errors
 
-    return (
-        ConfigError,
-        PeriodError,
-        FormError,
-        IncompleteError,
-        RenderError,
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        ServerError,
-    )
+    return user_errors()
 
 
 def _run(fn, *args, **kwargs):
-    """Call a flow or function; a mistake of the user's becomes one red message, exit 2."""
+    """Call a flow or function; a mistake of the user's, or a folder, disk, database or API
+    that cannot be used, becomes one red line (exit 2). Anything else keeps its traceback."""
+    from baocao.errors import as_user_error, one_line
+
     try:
         return fn(*args, **kwargs)
-    except _user_errors() as exc:
-        err.print(f"[bold red]Lỗi / error:[/] {exc}")
+    except Exception as exc:
+        problem = as_user_error(exc)
+        if problem is None:
+            raise
+        err.print(f"[bold red]Lỗi / error:[/] {escape(one_line(problem))}", soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _preflight(
+    config: Path | None,
+    *,
+    period: str | None = None,
+    units: list[str] | None = None,
+    as_of: str | None = None,
+    paths: list[Path] | None = None,
+    report_date: str | None = None,
+) -> None:
+    """Before a flow runs: the config loads, the store opens, the parameters make sense and
+    the Prefect API answers (when one is configured), so that a mistake is one line here and
+    never a Prefect traceback. The flow checks it all again when it runs."""
+
+    def check() -> None:
+        from baocao.errors import require_prefect_api
+        from baocao.periods import parse_day
+        from flows.common import pick_period, start
+
+        rt, now = start(_cfg(config), as_of or "", units or None)
+        try:
+            if period is not None:
+                pick_period(rt, period, now)
+        finally:
+            rt.engine.dispose()
+        if report_date:
+            parse_day(report_date)
+        missing = [str(p) for p in paths or [] if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"không tìm thấy / not found: {', '.join(missing)}")
+        require_prefect_api()
+
+    _run(check)
 
 
 def _cfg(config: Path | None) -> str:
@@ -102,6 +127,9 @@ def demo(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from baocao.demo import run_demo
+    from baocao.errors import require_prefect_api
+
+    _run(require_prefect_api)
 
     console.print(
         "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 (Prefect khởi động cục bộ...)"
@@ -126,6 +154,7 @@ def open_(
     """Open PERIOD: send every unit its request and pre-filled form."""
     from flows.open_period import open_period
 
+    _preflight(config, period=period or "", units=units, as_of=as_of)
     r = _run(
         open_period,
         period=period or "",
@@ -163,6 +192,7 @@ def ingest(
     if unit and not paths:
         err.print("[bold red]Lỗi / error:[/] --unit cần tên tệp / --unit needs the files to file")
         raise typer.Exit(2)
+    _preflight(config, as_of=as_of, paths=paths, units=[unit] if unit else None)
     rows = _run(
         ingest_submissions,
         paths=[str(p) for p in paths] if paths else [],
@@ -202,6 +232,7 @@ def remind(
     """Send today's reminder step to units without a valid submission."""
     from flows.send_reminders import send_reminders
 
+    _preflight(config, period=period or "", units=units, as_of=as_of)
     r = _run(
         send_reminders,
         period=period or "",
@@ -228,6 +259,7 @@ def publish(
     """Consolidate PERIOD, render the report and send it to its recipients."""
     from flows.publish_report import publish_report
 
+    _preflight(config, period=period or "", as_of=as_of, report_date=report_date)
     r = _run(
         publish_report,
         period=period or "",
@@ -346,8 +378,8 @@ def form(
 
     rt = _run(build_runtime, _cfg(config))
     content = _run(form_for, rt, unit, _run(Period.parse, period))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(content)
+    _run(out.parent.mkdir, parents=True, exist_ok=True)
+    _run(out.write_bytes, content)
     console.print(f"{out} ({len(content):,} bytes)")
 
 

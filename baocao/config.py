@@ -18,7 +18,15 @@ from urllib.parse import quote
 
 import yaml
 from jinja2 import Environment, TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 CODE = r"^[A-Za-z0-9_-]+$"
 
@@ -240,27 +248,31 @@ class ReportDef(_Model):
 
 
 class Reminders(_Model):
-    working_days_before: tuple[int, ...] = (7, 3, 1)
+    """Who is reminded when, in working days around the units' deadline. The steps and the
+    escalation are the district's decision: no default stands in for a missing key."""
+
+    working_days_before: tuple[PositiveInt, ...]  # e.g. [7, 3, 1]; [] for none before
     on_the_day: bool = True
-    overdue_every_working_days: int = 2
-    escalate_after_working_days: int = 3
-    escalate_to: tuple[str, ...] = ("head", "chairman_office")
+    overdue_every_working_days: int = Field(ge=1)
+    escalate_after_working_days: int = Field(ge=0)
+    escalate_to: tuple[str, ...]  # `head` and/or offices of body.yaml
     hour: int = Field(8, ge=0, le=23)
 
 
 class Schedule(_Model):
-    """When a period opens and when things are due, in working days around the cut-off."""
+    """When a period opens and when things are due, in working days around the cut-off.
 
-    open_working_days_before_cutoff: int = 5
-    unit_deadline_working_days_after_cutoff: int = 2
-    report_deadline_working_days_after_cutoff: int = 4
-    province_report_day: int = Field(
-        20, ge=1, le=28
-    )  # MoHA: provinces by the 20th of the last month
+    Deadlines are the district's (and its province's) decision: every one is required, none
+    may be negative, and a period opens at least one working day before its cut-off."""
+
+    open_working_days_before_cutoff: int = Field(ge=1)
+    unit_deadline_working_days_after_cutoff: int = Field(ge=0)
+    report_deadline_working_days_after_cutoff: int = Field(ge=0)
+    province_report_day: int = Field(ge=1, le=28)  # MoHA: provinces by the 20th of the last month
     open_hour: int = Field(8, ge=0, le=23)
-    reminders: Reminders = Reminders()
+    reminders: Reminders
     approval_required: bool = False
-    approval_timeout_hours: float = 72
+    approval_timeout_hours: float = Field(72, gt=0)
 
 
 class Config(_Model):
@@ -342,7 +354,32 @@ def _parse(model: type[BaseModel], path: Path, data: dict):
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{path}: key `{key}`: {err['msg']}{more}") from None
+        raise ConfigError(f"{path}: key `{key}`: {_message(err)}{more}") from None
+
+
+_VI = {  # Vietnamese first for the mistakes people make most in YAML
+    "missing": "bắt buộc / required",
+    "extra_forbidden": "không có khóa này / unknown key",
+    "greater_than_equal": "phải ≥ {ge} / must be at least {ge}",
+    "greater_than": "phải > {gt} / must be greater than {gt}",
+    "less_than_equal": "phải ≤ {le} / must be at most {le}",
+    "less_than": "phải < {lt} / must be less than {lt}",
+    "int_parsing": "phải là số nguyên / must be a whole number",
+    "int_from_float": "phải là số nguyên / must be a whole number",
+}
+
+
+def _message(err: dict) -> str:
+    text = _VI.get(err["type"])
+    if text is None:
+        return err["msg"]
+    try:
+        text = text.format(**(err.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return err["msg"]
+    if "input" in err and err["type"] != "missing":
+        text += f" (có / got {err['input']!r})"
+    return text
 
 
 def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> None:

@@ -122,7 +122,13 @@ def parse_inline(text: str) -> tuple[Run, ...]:
         return tuple(runs)
     back = re.compile(f"{VERBATIM_START}(\\d+){VERBATIM_END}")
     return tuple(
-        Run(back.sub(lambda m: pieces[int(m.group(1))], r.text), r.italic, r.bold, r.footnote, r.link)
+        Run(
+            back.sub(lambda m: pieces[int(m.group(1))], r.text),
+            r.italic,
+            r.bold,
+            r.footnote,
+            r.link,
+        )
         for r in runs
     )
 

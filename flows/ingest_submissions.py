@@ -9,7 +9,13 @@ from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
 from baocao.periods import Period
-from flows.common import AS_OF_HELP, CONFIG_HELP, publish_status_artifact, start
+from flows.common import (
+    AS_OF_HELP,
+    CONFIG_HELP,
+    publish_status_artifact,
+    start,
+    user_errors_fail,
+)
 from tasks.inbox import claim_inbox_task, finish_claim_task, renew_claim
 from tasks.intake import arrivals_from_paths, ingest_arrivals_task, intake_summary
 from tasks.notify import deliver_outbox_task
@@ -18,6 +24,7 @@ BATCH = 200  # files per task: orchestration costs per task, not per file
 
 
 @flow(name="ingest-submissions")
+@user_errors_fail
 def ingest_submissions(
     paths: list[str] = Field(
         [], description="Tệp cần nhận / files to take in (blank: the inbox folder)"

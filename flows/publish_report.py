@@ -21,6 +21,7 @@ from flows.common import (
     pick_period,
     publish_status_artifact,
     start,
+    user_errors_fail,
 )
 from tasks.approve import (
     Decision,
@@ -38,6 +39,7 @@ from tasks.publish import queue_report_task, render_version_task
 
 
 @flow(name="publish-report")
+@user_errors_fail
 def publish_report(
     period: str = Field("", description=PERIOD_HELP),
     report_date: str = Field(

@@ -23,6 +23,7 @@ POLICY = Reminders(
     on_the_day=True,
     overdue_every_working_days=2,
     escalate_after_working_days=3,
+    escalate_to=("head", "chairman_office"),
 )
 
 
