@@ -38,34 +38,77 @@ UnitsOpt = Annotated[
 ]
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from baocao.config import ConfigError
-    from baocao.forms import FormError
-    from baocao.periods import PeriodError
-    from baocao.serve import ServerError
-    from tasks.consolidate import IncompleteError
-    from tasks.render import RenderError
+@app.callback()
+def _client_auth() -> None:
+    """Commands that talk to a Prefect server (PREFECT_API_URL) log in to it like `serve`:
+    BAOCAO_PREFECT_AUTH, or the password `serve` saved in the data folder."""
+    if not os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_API_AUTH_STRING"):
+        return
+    from baocao.serve import ServerError, find_auth
+    from baocao.settings import get_settings
 
-    return (
-        ConfigError,
-        PeriodError,
-        FormError,
-        IncompleteError,
-        RenderError,
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        ServerError,
-    )
+    try:
+        auth = find_auth(get_settings())
+    except ServerError as exc:
+        err.print(f"[bold red]Lỗi / error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if auth is not None:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth.value
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from baocao.errors import user_errors
+
+    return user_errors()
 
 
 def _run(fn, *args, **kwargs):
-    """Call a flow or function; a mistake of the user's becomes one red message, exit 2."""
+    """Call a flow or function; a mistake of the user's, or a folder, disk, database or API
+    that cannot be used, becomes one red line (exit 2). Anything else keeps its traceback."""
+    from baocao.errors import as_user_error, one_line
+
     try:
         return fn(*args, **kwargs)
-    except _user_errors() as exc:
-        err.print(f"[bold red]Lỗi / error:[/] {exc}")
+    except Exception as exc:
+        problem = as_user_error(exc)
+        if problem is None:
+            raise
+        err.print(f"[bold red]Lỗi / error:[/] {escape(one_line(problem))}", soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _preflight(
+    config: Path | None,
+    *,
+    period: str | None = None,
+    units: list[str] | None = None,
+    as_of: str | None = None,
+    paths: list[Path] | None = None,
+    report_date: str | None = None,
+) -> None:
+    """Before a flow runs: the config loads, the store opens, the parameters make sense and
+    the Prefect API answers (when one is configured), so that a mistake is one line here and
+    never a Prefect traceback. The flow checks it all again when it runs."""
+
+    def check() -> None:
+        from baocao.errors import require_prefect_api
+        from baocao.periods import parse_day
+        from flows.common import pick_period, start
+
+        rt, now = start(_cfg(config), as_of or "", units or None)
+        try:
+            if period is not None:
+                pick_period(rt, period, now)
+        finally:
+            rt.engine.dispose()
+        if report_date:
+            parse_day(report_date)
+        missing = [str(p) for p in paths or [] if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"không tìm thấy / not found: {', '.join(missing)}")
+        require_prefect_api()
+
+    _run(check)
 
 
 def _cfg(config: Path | None) -> str:
@@ -84,6 +127,9 @@ def demo(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from baocao.demo import run_demo
+    from baocao.errors import require_prefect_api
+
+    _run(require_prefect_api)
 
     console.print(
         "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 (Prefect khởi động cục bộ...)"
@@ -108,6 +154,7 @@ def open_(
     """Open PERIOD: send every unit its request and pre-filled form."""
     from flows.open_period import open_period
 
+    _preflight(config, period=period or "", units=units, as_of=as_of)
     r = _run(
         open_period,
         period=period or "",
@@ -127,15 +174,29 @@ def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files (default: the inbox folder)")
     ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            "-u",
+            help="File the given files for this unit (received by hand, e.g. over Zalo); "
+            "without it each file must carry its unit's form code",
+        ),
+    ] = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Take in returned forms (.xlsx, .csv): archive, validate, store, tell units what is wrong."""
     from flows.ingest_submissions import ingest_submissions
 
+    if unit and not paths:
+        err.print("[bold red]Lỗi / error:[/] --unit cần tên tệp / --unit needs the files to file")
+        raise typer.Exit(2)
+    _preflight(config, as_of=as_of, paths=paths, units=[unit] if unit else None)
     rows = _run(
         ingest_submissions,
         paths=[str(p) for p in paths] if paths else [],
+        unit=unit or "",
         as_of=as_of or "",
         config_dir=_cfg(config),
     )
@@ -143,7 +204,9 @@ def ingest(
         "file", "outcome", "unit", "period", "version", "late", "errors", "warnings", "message"
     )
     for r in rows:
-        style = {"accepted": "green", "rejected": "red"}.get(r["outcome"], "yellow")
+        style = {"accepted": "green", "rejected": "red", "duplicate": "blue"}.get(
+            r["outcome"], "yellow"
+        )
         table.add_row(
             escape(r["file"]),
             f"[{style}]{r['outcome']}[/]",
@@ -169,6 +232,7 @@ def remind(
     """Send today's reminder step to units without a valid submission."""
     from flows.send_reminders import send_reminders
 
+    _preflight(config, period=period or "", units=units, as_of=as_of)
     r = _run(
         send_reminders,
         period=period or "",
@@ -195,6 +259,7 @@ def publish(
     """Consolidate PERIOD, render the report and send it to its recipients."""
     from flows.publish_report import publish_report
 
+    _preflight(config, period=period or "", as_of=as_of, report_date=report_date)
     r = _run(
         publish_report,
         period=period or "",
@@ -213,31 +278,42 @@ def publish(
 @app.command()
 def approve(
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
-    by: Annotated[str, typer.Option("--by", help="Your name, recorded with the decision")],
+    by: Annotated[
+        str, typer.Option("--by", help="Mã người duyệt / your approver key, e.g. chu-tich")
+    ],
+    code: Annotated[
+        str, typer.Option("--code", help="Mã duyệt một lần nhận qua thư / your one-time code")
+    ],
     send_back: Annotated[
-        bool, typer.Option("--send-back", help="Send the draft back instead")
+        bool, typer.Option("--send-back", help="Trả lại / send the draft back instead")
     ] = False,
-    comment: Annotated[str, typer.Option("--comment", help="Why (for a send-back)")] = "",
+    comment: Annotated[str, typer.Option("--comment", help="Ý kiến / why (for a send-back)")] = "",
     config: ConfigOpt = None,
 ) -> None:
-    """Approve PERIOD's latest rendered report (or send it back); publish then sends it."""
+    """Duyệt / approve PERIOD's latest rendered report (or send it back) with your one-time
+    code; publish then sends it."""
     from baocao.periods import Period, now_vn
     from baocao.runtime import build_runtime
     from tasks.approve import decide_latest
 
     rt = _run(build_runtime, _cfg(config))
-    row = _run(
+    verdict = _run(
         decide_latest,
         rt,
         _run(Period.parse, period),
+        approver=by,
+        code=code,
         approve=not send_back,
-        decided_by=by,
         comment=comment,
         now=now_vn(),
     )
+    if not verdict.ok:
+        err.print(f"[bold red]Không được tính / refused:[/] {escape(verdict.message)}")
+        raise typer.Exit(2)
+    row = verdict.row
     console.print(
-        f"{period} v{row.version}: {row.status} by {row.decided_by}"
-        + ("" if send_back else f"; `baocao publish {period}` sends it now")
+        f"{period} v{row.version}: {row.status} by {escape(row.decided_by or '')}"
+        + ("" if send_back else f"; `baocao publish {period}` gửi đi / sends it now")
     )
 
 
@@ -302,8 +378,8 @@ def form(
 
     rt = _run(build_runtime, _cfg(config))
     content = _run(form_for, rt, unit, _run(Period.parse, period))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(content)
+    _run(out.parent.mkdir, parents=True, exist_ok=True)
+    _run(out.write_bytes, content)
     console.print(f"{out} ({len(content):,} bytes)")
 
 
@@ -317,18 +393,35 @@ def serve(
     once: Annotated[
         bool, typer.Option("--register-only", help="Register the deployments, print, exit")
     ] = False,
+    port: Annotated[
+        int, typer.Option("--port", help="Port of the Prefect server on 127.0.0.1")
+    ] = 4200,
 ) -> None:
-    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200."""
+    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200,
+    locked with a password (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
     from baocao.periods import now_vn
-    from baocao.serve import ensure_server
+    from baocao.serve import ensure_server, use_server
     from baocao.settings import get_settings
 
-    api, _proc = _run(ensure_server, get_settings().data_dir / "prefect-server.log")
-    os.environ["PREFECT_API_URL"] = api
+    settings = get_settings()
+    api, _proc, auth = _run(ensure_server, settings.data_dir / "prefect-server.log", settings, port)
+    use_server(api, auth)
     from baocao.serve import build_deployments
 
     deployments, times = _run(build_deployments, now_vn(), _cfg(config), ingest_minutes)
     ui = api.removesuffix("/api")
+    if auth is not None:
+        where = (
+            f"trong tệp / in {escape(str(auth.path))} (chỉ chủ máy đọc được / owner-only)"
+            if auth.path
+            else f"từ biến môi trường / from {auth.source}"
+        )
+        console.print(
+            f"Máy chủ Prefect có khóa / locked: người dùng / user [bold]{escape(auth.user)}[/], "
+            f"mật khẩu {where}"
+            + (" - vừa tạo / just generated" if auth.created else "")
+            + f"; đăng nhập giao diện bằng / log in to the UI with {escape(auth.user)}:<mật khẩu>"
+        )
     table = Table("deployment", "next runs (Asia/Ho_Chi_Minh)", title=f"Prefect UI: {ui}")
     for d in deployments:
         upcoming = [t for t in times.get(d.name, []) if t > now_vn()][:3]

@@ -18,7 +18,15 @@ from urllib.parse import quote
 
 import yaml
 from jinja2 import Environment, TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 CODE = r"^[A-Za-z0-9_-]+$"
 
@@ -186,6 +194,34 @@ class Signer(_Model):
     name: str
 
 
+class Approver(_Model):
+    """Someone who may approve the report: a decision counts only with the one-time code
+    sent to these contacts, so knowing the Prefect API is not enough."""
+
+    key: str = Field(pattern=CODE)  # what the approver types: `baocao approve --by KEY`
+    name: str  # recorded with the decision
+    title: str = ""
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+
+
+class Approval(_Model):
+    """Who may approve (`schedule.yaml: approval_required` turns approval on)."""
+
+    approvers: tuple[Approver, ...] = ()
+    max_tries: int = Field(3, ge=1, le=10)  # wrong codes per code before it is void
+    code_digits: int = Field(6, ge=6, le=8)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Approval:
+        keys = [a.key for a in self.approvers]
+        if dup := sorted({k for k in keys if keys.count(k) > 1}):
+            raise ValueError(f"approver key '{dup[0]}' appears twice")
+        return self
+
+    def approver(self, key: str) -> Approver | None:
+        return next((a for a in self.approvers if a.key == key), None)
+
+
 class ReportDef(_Model):
     id: str = Field(pattern=CODE)
     name: str
@@ -204,6 +240,7 @@ class ReportDef(_Model):
     recipients: tuple[Recipient, ...] = Field(min_length=1)
     signer: Signer
     layout: Layout = Layout()
+    approval: Approval = Approval()
 
     @property
     def indicator_map(self) -> dict[str, Indicator]:
@@ -211,27 +248,31 @@ class ReportDef(_Model):
 
 
 class Reminders(_Model):
-    working_days_before: tuple[int, ...] = (7, 3, 1)
+    """Who is reminded when, in working days around the units' deadline. The steps and the
+    escalation are the district's decision: no default stands in for a missing key."""
+
+    working_days_before: tuple[PositiveInt, ...]  # e.g. [7, 3, 1]; [] for none before
     on_the_day: bool = True
-    overdue_every_working_days: int = 2
-    escalate_after_working_days: int = 3
-    escalate_to: tuple[str, ...] = ("head", "chairman_office")
+    overdue_every_working_days: int = Field(ge=1)
+    escalate_after_working_days: int = Field(ge=0)
+    escalate_to: tuple[str, ...]  # `head` and/or offices of body.yaml
     hour: int = Field(8, ge=0, le=23)
 
 
 class Schedule(_Model):
-    """When a period opens and when things are due, in working days around the cut-off."""
+    """When a period opens and when things are due, in working days around the cut-off.
 
-    open_working_days_before_cutoff: int = 5
-    unit_deadline_working_days_after_cutoff: int = 2
-    report_deadline_working_days_after_cutoff: int = 4
-    province_report_day: int = Field(
-        20, ge=1, le=28
-    )  # MoHA: provinces by the 20th of the last month
+    Deadlines are the district's (and its province's) decision: every one is required, none
+    may be negative, and a period opens at least one working day before its cut-off."""
+
+    open_working_days_before_cutoff: int = Field(ge=1)
+    unit_deadline_working_days_after_cutoff: int = Field(ge=0)
+    report_deadline_working_days_after_cutoff: int = Field(ge=0)
+    province_report_day: int = Field(ge=1, le=28)  # MoHA: provinces by the 20th of the last month
     open_hour: int = Field(8, ge=0, le=23)
-    reminders: Reminders = Reminders()
+    reminders: Reminders
     approval_required: bool = False
-    approval_timeout_hours: float = 72
+    approval_timeout_hours: float = Field(72, gt=0)
 
 
 class Config(_Model):
@@ -313,7 +354,32 @@ def _parse(model: type[BaseModel], path: Path, data: dict):
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{path}: key `{key}`: {err['msg']}{more}") from None
+        raise ConfigError(f"{path}: key `{key}`: {_message(err)}{more}") from None
+
+
+_VI = {  # Vietnamese first for the mistakes people make most in YAML
+    "missing": "bắt buộc / required",
+    "extra_forbidden": "không có khóa này / unknown key",
+    "greater_than_equal": "phải ≥ {ge} / must be at least {ge}",
+    "greater_than": "phải > {gt} / must be greater than {gt}",
+    "less_than_equal": "phải ≤ {le} / must be at most {le}",
+    "less_than": "phải < {lt} / must be less than {lt}",
+    "int_parsing": "phải là số nguyên / must be a whole number",
+    "int_from_float": "phải là số nguyên / must be a whole number",
+}
+
+
+def _message(err: dict) -> str:
+    text = _VI.get(err["type"])
+    if text is None:
+        return err["msg"]
+    try:
+        text = text.format(**(err.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return err["msg"]
+    if "input" in err and err["type"] != "missing":
+        text += f" (có / got {err['input']!r})"
+    return text
 
 
 def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> None:
@@ -395,10 +461,20 @@ def load_config(root: Path | str) -> Config:
                 f"`head` nor an office of body.yaml ({', '.join(body.offices) or 'none defined'})"
             )
     reports: dict[str, ReportDef] = {}
+    paths: dict[str, Path] = {}
     for path in sorted((root / "reports").glob("*.yaml")):
         report = _parse(ReportDef, path, _read_yaml(path))
         _check_report(unit_map, report, path)
         reports[report.id] = report
+        paths[report.id] = path
     if not reports:
         raise ConfigError(f"{root / 'reports'}: no report definition (*.yaml) found")
+    if schedule.approval_required:
+        for report_id, report in reports.items():
+            path = paths[report_id]
+            if not report.approval.approvers:
+                raise ConfigError(
+                    f"{path}: key `approval.approvers`: schedule.yaml has approval_required: "
+                    "true but no one may approve; name at least one approver with a contact"
+                )
     return Config(root=root, body=body, units=units, schedule=schedule, reports=reports)

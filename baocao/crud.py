@@ -18,6 +18,7 @@ from baocao.models import (
     CollectionRequest,
     Finding,
     OutboxMessage,
+    Outcome,
     Receipt,
     RenderedReport,
     ReportingPeriod,
@@ -56,53 +57,126 @@ def add_requests(session: Session, *, rows: Sequence[CollectionRequest]) -> None
     session.flush()
 
 
-def token_map(session: Session) -> dict[str, tuple[str, str]]:
-    """Request token -> (unit code, period code), to recognise returned forms."""
-    stmt = select(CollectionRequest.token, CollectionRequest.unit_code, ReportingPeriod.code).join(
-        ReportingPeriod, ReportingPeriod.id == CollectionRequest.period_id
+def token_map(session: Session, *, report_id: str) -> dict[str, tuple[str, str]]:
+    """Request token -> (unit code, period code) of this report's requests, to recognise
+    returned forms and to let only the unit a form was issued to submit with it."""
+    stmt = (
+        select(CollectionRequest.token, CollectionRequest.unit_code, ReportingPeriod.code)
+        .join(ReportingPeriod, ReportingPeriod.id == CollectionRequest.period_id)
+        .where(ReportingPeriod.report_id == report_id)
     )
     return {token: (unit, period) for token, unit, period in session.exec(stmt)}
+
+
+def periods_by_code(session: Session, *, report_id: str) -> dict[str, ReportingPeriod]:
+    """The report's opened periods (only these accept submissions)."""
+    rows = session.exec(select(ReportingPeriod).where(ReportingPeriod.report_id == report_id))
+    return {r.code: r for r in rows}
 
 
 # ---- receipts, submissions, findings ----------------------------------------------------
 
 
-def add_receipt(session: Session, *, row: Receipt) -> Receipt:
-    session.add(row)
-    session.flush()
-    return row
+def _insert_ignoring(session: Session, table, rows: Sequence[dict], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))
 
 
-def known_sha256(session: Session, *, sha256s: Iterable[str]) -> set[str]:
-    """Of these file digests, the ones already taken in as a submission."""
-    sha256s = list(sha256s)
-    if not sha256s:
-        return set()
+def ensure_receipts(session: Session, *, rows: Sequence[dict]) -> dict[str, Receipt]:
+    """The receipt of each arrival (by `arrival_key`), created if it is new, and the read
+    attempt counted on those still open. A rerun after a crash finds the same receipts."""
+    _insert_ignoring(session, Receipt, rows, ["arrival_key"])
+    keys = [r["arrival_key"] for r in rows]
+    session.execute(
+        sa.update(Receipt)
+        .where(Receipt.arrival_key.in_(keys), Receipt.outcome == Outcome.RECEIVED)
+        .values(attempts=Receipt.attempts + 1)
+    )
+    found = session.exec(select(Receipt).where(Receipt.arrival_key.in_(keys)))
+    return {r.arrival_key: r for r in found}
+
+
+def quarantined_sha256(session: Session, *, sha256s: Iterable[str]) -> set[str]:
+    """Of these digests, the ones already set aside as files that kill their reader."""
     stmt = select(Receipt.sha256).where(
-        Receipt.sha256.in_(sha256s), Receipt.outcome.in_(["accepted", "rejected"])
+        Receipt.sha256.in_(list(sha256s)), Receipt.outcome == Outcome.QUARANTINED
     )
     return set(session.exec(stmt))
 
 
-def next_version(session: Session, *, period_id: int, unit_code: str) -> int:
-    stmt = select(func.max(Submission.version)).where(
-        Submission.period_id == period_id, Submission.unit_code == unit_code
-    )
-    return (session.exec(stmt).first() or 0) + 1
-
-
-def add_submission(
-    session: Session, *, row: Submission, values: Sequence[dict], findings: Sequence[dict]
-) -> Submission:
-    """Insert a submission with its values and findings (bulk inserts)."""
-    session.add(row)
-    session.flush()
-    if values:
+def close_receipts(session: Session, *, updates: Sequence[dict]) -> None:
+    """Set outcome, unit, period and message of receipts (dicts with `id`), in one statement."""
+    if updates:
         session.execute(
-            sa.insert(SubmissionValue), [{**v, "submission_id": row.id} for v in values]
+            sa.update(Receipt),
+            [
+                {
+                    "id": u["id"],
+                    "outcome": u["outcome"],
+                    "unit_code": u.get("unit_code"),
+                    "period_code": u.get("period_code"),
+                    "message": u.get("message", "")[:4000],
+                }
+                for u in updates
+            ],
         )
-    add_findings(session, findings=[{**f, "submission_id": row.id} for f in findings])
-    return row
+
+
+def existing_content(
+    session: Session, *, keys: Iterable[tuple[int, str, str]]
+) -> dict[tuple[int, str, str], tuple[int, int, str]]:
+    """(period_id, unit, sha256) -> (submission id, version, status) of those already stored."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    stmt = select(
+        Submission.period_id,
+        Submission.unit_code,
+        Submission.sha256,
+        Submission.id,
+        Submission.version,
+        Submission.status,
+    ).where(Submission.sha256.in_({k[2] for k in keys}))
+    return {(p, u, h): (i, v, st) for p, u, h, i, v, st in session.exec(stmt) if (p, u, h) in keys}
+
+
+def latest_versions(
+    session: Session, *, pairs: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """(period_id, unit) -> highest stored version, for all the pairs in one query."""
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    stmt = (
+        select(Submission.period_id, Submission.unit_code, func.max(Submission.version))
+        .where(
+            Submission.period_id.in_({p for p, _ in pairs}),
+            Submission.unit_code.in_({u for _, u in pairs}),
+        )
+        .group_by(Submission.period_id, Submission.unit_code)
+    )
+    return {(p, u): v for p, u, v in session.exec(stmt) if (p, u) in pairs}
+
+
+def insert_submissions(session: Session, *, rows: Sequence[dict]) -> list[int]:
+    """Bulk insert; the new ids in the order of `rows`."""
+    if not rows:
+        return []
+    result = session.execute(
+        sa.insert(Submission).returning(Submission.id, sort_by_parameter_order=True), list(rows)
+    )
+    return [r[0] for r in result]
+
+
+def add_values(session: Session, *, rows: Sequence[dict]) -> None:
+    if rows:
+        session.execute(sa.insert(SubmissionValue), list(rows))
 
 
 def add_findings(session: Session, *, findings: Sequence[dict]) -> None:

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import yaml
 
+from baocao import crud
 from baocao.config import load_config
+from baocao.db import open_store, session_scope
 from baocao.mailcatcher import MailCatcher
+from baocao.periods import parse_moment
+from baocao.returns import as_returned, example_unit
 from baocao.settings import PROJECT_ROOT, get_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
@@ -25,6 +29,19 @@ def timeline(manifest: dict) -> list[tuple[str, str, object]]:
     events += [(str(t), "remind", None) for t in manifest.get("reminders_at", [])]
     events.append((f"{manifest['report_date']}T09:00", "publish", None))
     return sorted(events, key=lambda e: e[0])
+
+
+def request_tokens(config_dir: Path | None, period: str) -> dict[str, str]:
+    """Unit code -> the form code its request carried (read from the demo's store)."""
+    settings = get_settings(config_dir=config_dir)
+    report = load_config(settings.config_dir).report()
+    engine = open_store(settings)
+    try:
+        with session_scope(engine) as s:
+            row = crud.get_period(s, report_id=report.id, code=period)
+            return {u: r.token for u, r in crud.requests_for(s, period_id=row.id).items()}
+    finally:
+        engine.dispose()
 
 
 def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
@@ -67,9 +84,12 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                     f"{when}  mở kỳ {period}: {r['new_requests']} yêu cầu, {r['sent']} thư đã gửi (hạn {r['unit_deadline']})"
                 )
             elif what == "arrive":
-                inbox.mkdir(parents=True, exist_ok=True)
-                for name in files:
-                    shutil.copy2(EXAMPLE / "submissions" / name, inbox / name)
+                tokens = request_tokens(config_dir, period)
+                for name in files:  # each unit returns the form it received, with its code
+                    source = EXAMPLE / "submissions" / name
+                    sent = as_returned(source, inbox / name, tokens, example_unit(source))
+                    moment = parse_moment(when).timestamp()
+                    os.utime(sent, (moment, moment))  # arrived then: settled, not being written
                 for r in ingest_submissions(as_of=when, config_dir=cfg):
                     late = " TRỄ HẠN" if r["late"] else ""
                     say(

@@ -81,13 +81,59 @@ class Document:
     layout: Layout = field(default_factory=Layout)
 
 
+# A unit's own words (a text it typed on its form) travel between these two private-use
+# characters from the context into the paragraph, so that no markup in them is ever read:
+# `[^99]`, `**`, `<https://...>` typed by a unit print as typed.
+VERBATIM_START, VERBATIM_END = "\ue000", "\ue001"
+_VERBATIM = re.compile(f"{VERBATIM_START}(.*?){VERBATIM_END}", re.S)
+
+
+def verbatim(text: str) -> str:
+    """Mark a unit's text as plain: it is printed as typed, never read as markup."""
+    clean = text.replace(VERBATIM_START, "").replace(VERBATIM_END, "")
+    return f"{VERBATIM_START}{clean}{VERBATIM_END}"
+
+
+def plain(text: str) -> str:
+    """The text without the verbatim marks (for titles and headings, which have no markup)."""
+    return text.replace(VERBATIM_START, "").replace(VERBATIM_END, "")
+
+
 _INLINE = re.compile(
     r"\*\*(?P<bold>.+?)\*\*|\*(?P<italic>.+?)\*|\[\^(?P<fn>\d+)\]|<(?P<link>https?://[^>\s]+)>"
 )
 
 
 def parse_inline(text: str) -> tuple[Run, ...]:
-    """Split `text` into runs: `**bold**`, `*italic*`, `[^1]` footnotes, `<https://...>` links."""
+    """Split `text` into runs: `**bold**`, `*italic*`, `[^1]` footnotes, `<https://...>` links.
+
+    A unit's verbatim text takes part in the markup around it (the definition may print it
+    in italics) but none inside it is read: it stands in as a numbered placeholder while the
+    markup is parsed, and is put back into the runs afterwards."""
+    pieces: list[str] = []
+
+    def hold(m: re.Match) -> str:
+        pieces.append(m.group(1))
+        return f"{VERBATIM_START}{len(pieces) - 1}{VERBATIM_END}"
+
+    held = _VERBATIM.sub(hold, text)
+    runs = _parse_markup(held)
+    if not pieces:
+        return tuple(runs)
+    back = re.compile(f"{VERBATIM_START}(\\d+){VERBATIM_END}")
+    return tuple(
+        Run(
+            back.sub(lambda m: pieces[int(m.group(1))], r.text),
+            r.italic,
+            r.bold,
+            r.footnote,
+            r.link,
+        )
+        for r in runs
+    )
+
+
+def _parse_markup(text: str) -> list[Run]:
     runs: list[Run] = []
     pos = 0
     for m in _INLINE.finditer(text):
@@ -104,4 +150,4 @@ def parse_inline(text: str) -> tuple[Run, ...]:
         pos = m.end()
     if pos < len(text):
         runs.append(Run(text[pos:]))
-    return tuple(runs)
+    return runs

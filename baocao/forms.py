@@ -5,30 +5,42 @@ forms). The visible sheet lists the indicators the unit owns, one row each, with
 in column E. A very hidden sheet `_baocao` carries the report, period, unit and request
 token, so a returned file identifies itself whatever it was renamed to. Returned files are
 read with python-calamine (fast, and it reads every Excel generation); a CSV in long form
-(`don_vi,ky_bao_cao,ma_chi_tieu,gia_tri`) is accepted too, for one unit or many.
+(`don_vi,ky_bao_cao,ma_chi_tieu,gia_tri`, optionally `ma_bieu_mau`) is accepted too, for one
+unit or many, in UTF-8, UTF-16 or the legacy Windows-1258.
+
+Reading is bounded by `ReadLimits`: before calamine sees an .xlsx (or .ods), a streaming
+pre-check verifies the zip (entries, real uncompressed size, ratio) and scans the sheets to be
+read for the cells actually used, so a file whose one cell sits at XFD1048576 is refused with a
+reason instead of making calamine allocate hundreds of GB. What the pre-checks cannot see (the
+binary .xls and .xlsb, a reader that hangs) is caught by reading in a worker process:
+`baocao.reader.read_isolated`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
+import re
+import struct
+import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+from xml.parsers import expat
 
-import xlsxwriter
-
-from baocao import vnformat
-from baocao.config import Body, Indicator, ReportDef, Unit
-from baocao.periods import Period
+if TYPE_CHECKING:  # the writing side's imports stay out of the reader processes' start-up
+    from baocao.config import Body, Indicator, ReportDef, Unit
+    from baocao.periods import Period
 
 FORM_SHEET = "BaoCao"
 META_SHEET = "_baocao"
 HEADER = ("STT", "Mã chỉ tiêu", "Chỉ tiêu", "Đơn vị tính", "Giá trị", "Ghi chú")
 FIRST_ROW = 8
 VALUE_COL = "E"
-MAX_UNZIPPED_BYTES = 200_000_000  # a real form is a few kB; more is a zip bomb
 
 
 class FormError(Exception):
@@ -40,7 +52,41 @@ class ParsedFile:
     """What a returned file says: who, which period, and raw values with their cells."""
 
     meta: dict[str, str] = field(default_factory=dict)
-    rows: list[dict] = field(default_factory=list)  # unit, indicator, raw, cell
+    # indicator, raw, cell; unit and period (CSV), token (CSV column ma_bieu_mau);
+    # problem="formula_no_value" where the value cell is a formula Excel never calculated
+    rows: list[dict] = field(default_factory=list)
+    encoding: str = ""  # a CSV's detected text encoding (utf-8, utf-16-le, cp1258, ...)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much one received file may cost to read. A real form is ~40 rows x 6 columns and a
+    few kB; a province's bulk CSV may be 10,000 units x 40 rows. Built from the settings
+    (`BAOCAO_READ_...`) by `from_settings`; the defaults here are the same."""
+
+    max_uncompressed_bytes: int = 100_000_000  # all entries of an .xlsx zip, really inflated
+    max_zip_entries: int = 1_000
+    max_compression_ratio: int = 200  # per entry over 1 MB; more is a zip bomb
+    max_sheets: int = 100
+    max_rows: int = 1_000_000  # sheet rows (absolute) and CSV records
+    max_columns: int = 200  # sheet columns (absolute; XFD is 16,384) and CSV fields
+    max_cells: int = 2_000_000  # cells in a sheet, and the area calamine would allocate
+    seconds_per_file: float = 30.0  # wall clock per file in a reader process
+    memory_mb: int = 1_024  # address space of one reader process
+
+    @classmethod
+    def from_settings(cls, settings) -> ReadLimits:
+        return cls(
+            max_uncompressed_bytes=settings.read_max_uncompressed_bytes,
+            max_zip_entries=settings.read_max_zip_entries,
+            max_compression_ratio=settings.read_max_compression_ratio,
+            max_sheets=settings.read_max_sheets,
+            max_rows=settings.read_max_rows,
+            max_columns=settings.read_max_columns,
+            max_cells=settings.read_max_cells,
+            seconds_per_file=settings.read_seconds_per_file,
+            memory_mb=settings.read_memory_mb,
+        )
 
 
 # ---- writing ----------------------------------------------------------------------------
@@ -59,6 +105,10 @@ def build_form(
 ) -> bytes:
     """The unit's form as .xlsx bytes (XlsxWriter: a province writes thousands of them);
     `prefill` puts values in (the example's filled forms use it)."""
+    import xlsxwriter
+
+    from baocao import vnformat
+
     prefill = prefill or {}
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
@@ -169,49 +219,534 @@ def build_form(
 # ---- reading ----------------------------------------------------------------------------
 
 
-def read_file(path: Path) -> ParsedFile:
-    """Parse a returned .xlsx/.xls/.ods or .csv; raise FormError with a user-facing reason."""
+def read_file(path: Path, limits: ReadLimits | None = None) -> ParsedFile:
+    """Parse a returned .xlsx/.xlsm/.xls/.xlsb/.ods or .csv within `limits`, in this process;
+    raise FormError with a user-facing reason. Untrusted files in bulk should go through
+    `baocao.reader.read_isolated`, which runs this in a worker process."""
+    limits = limits or ReadLimits()
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm"):
-        _check_zip(path)
-    elif suffix not in (".xls", ".xlsb", ".ods"):
+    if suffix not in (".csv", ".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"):
         raise FormError(
             f"{path.name}: định dạng '{suffix}' không được hỗ trợ / unsupported file type; "
             "gửi tệp .xlsx (biểu mẫu đã gửi kèm) hoặc .csv"
         )
-    return _read_workbook(path)
-
-
-def _check_zip(path: Path) -> None:
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-    except zipfile.BadZipFile:
+        if suffix == ".csv":
+            return _read_csv(path, limits)
+        plan = None
+        if suffix in (".xlsx", ".xlsm"):
+            plan = inspect_xlsx(path, limits)
+        elif suffix == ".ods":
+            inspect_ods(path, limits)
+        elif suffix == ".xlsb":
+            with _open_zip(path) as zf:
+                _check_zip(zf, path, limits)
+        return _read_workbook(path, limits, plan)
+    except OSError as exc:
         raise FormError(
-            f"{path.name}: tệp bị hỏng, không phải tệp Excel hợp lệ / corrupt or not an .xlsx file; "
-            "mở lại biểu mẫu bằng Excel, lưu dạng .xlsx rồi gửi lại"
+            f"{path.name}: không mở được tệp ({exc.strerror or exc}) / cannot open the file; "
+            "gửi lại tệp"
         ) from None
-    if total > MAX_UNZIPPED_BYTES:
+
+
+def _n(value: int) -> str:
+    """1.000.000: thousands as Vietnamese write them."""
+    return f"{value:,}".replace(",", ".")
+
+
+def _corrupt(name: str, detail: str = "") -> FormError:
+    detail = f" ({detail})" if detail else ""
+    return FormError(
+        f"{name}: tệp bị hỏng, không phải tệp Excel hợp lệ{detail} / corrupt or not an .xlsx "
+        "file; mở lại biểu mẫu bằng Excel, lưu dạng .xlsx rồi gửi lại"
+    )
+
+
+# .xlsx pre-checks: cheap, streaming, bounded; nothing here allocates by what a file claims
+
+
+@dataclass
+class XlsxPlan:
+    """What the pre-check learnt: the sheet to read and the cells (row, col; zero-based) of
+    that sheet holding a formula with no calculated value."""
+
+    form_sheet: str
+    formula_no_value: set[tuple[int, int]] = field(default_factory=set)
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head == _OLE_MAGIC:
         raise FormError(
-            f"{path.name}: tệp giải nén quá lớn ({total:,} byte) / refused as oversized"
+            f"{path.name}: tệp có mật khẩu, hoặc là tệp Excel cũ (.xls) bị đổi tên / "
+            "password-protected or an old .xls renamed; bỏ mật khẩu (File > Info > Protect "
+            "Workbook) và lưu dạng .xlsx rồi gửi lại"
         )
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise _corrupt(path.name) from None
 
 
-def _read_workbook(path: Path) -> ParsedFile:
+def inspect_xlsx(path: Path, limits: ReadLimits) -> XlsxPlan:
+    """Refuse, with a reason, an .xlsx that would cost more than `limits` to read: zip
+    structure, real inflated size, number of sheets, and the extent of the cells actually used
+    in the sheets that will be read. Returns the plan for reading it."""
+    with _open_zip(path) as zf:
+        _check_zip(zf, path, limits)
+        names = {i.filename.lower(): i.filename for i in zf.infolist()}
+        sheets = _workbook_sheets(zf, names, path.name, limits)
+        if not sheets:
+            raise _corrupt(path.name, "không có sheet nào / no sheets")
+        by_name = dict(sheets)
+        form = FORM_SHEET if FORM_SHEET in by_name else sheets[0][0]
+        plan = XlsxPlan(form_sheet=form)
+        for sheet in dict.fromkeys((form, META_SHEET)):
+            if sheet not in by_name:
+                continue
+            part = names.get(by_name[sheet].lower())
+            if part is None:
+                raise _corrupt(path.name, f"thiếu dữ liệu của sheet {sheet}")
+            scan = _SheetScan(path.name, sheet, limits, record_formulas=sheet == form)
+            with zf.open(part) as fh:
+                scan.run(fh)
+            if sheet == form:
+                plan.formula_no_value = scan.formula_no_value
+        return plan
+
+
+def _check_zip(zf: zipfile.ZipFile, path: Path, limits: ReadLimits) -> None:
+    """Entry count, declared sizes and ratios, then every entry inflated for real (bounded by
+    its declared size, CRC checked), so a size the archive lies about is caught here."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_zip_entries:
+        raise FormError(
+            f"{path.name}: tệp nén có {_n(len(infos))} mục, quá giới hạn {_n(limits.max_zip_entries)}"
+            " / too many zip entries; lưu lại biểu mẫu bằng Excel dạng .xlsx rồi gửi lại"
+        )
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_uncompressed_bytes:
+        raise FormError(
+            f"{path.name}: tệp giải nén quá lớn ({_n(total)} byte, giới hạn "
+            f"{_n(limits.max_uncompressed_bytes)}) / refused as oversized; biểu mẫu thật chỉ vài "
+            "kB: chép số liệu vào biểu mẫu gốc rồi gửi lại"
+        )
+    for info in infos:
+        if info.file_size > 1_000_000 and info.file_size > limits.max_compression_ratio * max(
+            info.compress_size, 1
+        ):
+            raise FormError(
+                f"{path.name}: tệp nén bất thường ({info.filename}: {_n(info.compress_size)} byte "
+                f"giải nén thành {_n(info.file_size)}) / looks like a zip bomb; lưu lại biểu mẫu "
+                "bằng Excel rồi gửi lại"
+            )
+    with path.open("rb") as fh:
+        for info in infos:
+            if not info.is_dir():
+                _inflate_checked(fh, info, path.name)
+
+
+def _inflate_checked(fh, info: zipfile.ZipInfo, name: str) -> None:
+    if info.flag_bits & 0x1:
+        raise FormError(
+            f"{name}: tệp có mật khẩu / encrypted; bỏ mật khẩu, lưu lại dạng .xlsx rồi gửi lại"
+        )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _corrupt(name, f"kiểu nén {info.compress_type} không hỗ trợ")
+    fh.seek(info.header_offset)
+    header = fh.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise _corrupt(name)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    fh.seek(info.header_offset + 30 + name_len + extra_len)
+    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    left, out, crc = info.compress_size, 0, 0
+    try:
+        while left:
+            chunk = fh.read(min(1 << 16, left))
+            if not chunk:
+                raise _corrupt(name, "tệp bị cắt cụt / truncated")
+            left -= len(chunk)
+            while chunk:
+                data = inflater.decompress(chunk, info.file_size + 1 - out) if inflater else chunk
+                chunk = inflater.unconsumed_tail if inflater else b""
+                out += len(data)
+                crc = zlib.crc32(data, crc)
+                if out > info.file_size:
+                    raise FormError(
+                        f"{name}: tệp nén bất thường ({info.filename} giải nén ra nhiều hơn "
+                        f"{_n(info.file_size)} byte khai báo) / zip lies about its size; lưu lại "
+                        "biểu mẫu bằng Excel rồi gửi lại"
+                    )
+        if inflater:
+            data = inflater.flush()
+            out += len(data)
+            crc = zlib.crc32(data, crc)
+            if not inflater.eof:
+                raise _corrupt(name, "tệp bị cắt cụt / truncated")
+    except zlib.error:
+        raise _corrupt(name) from None
+    if out != info.file_size or crc != info.CRC:
+        raise _corrupt(name)
+
+
+def _xml_events(fh, on_start, on_end=None, on_text=None, chunk: int = 1 << 16) -> None:
+    """Stream an XML part through expat (no DTDs, no entities: OOXML has none)."""
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+
+    def no_dtd(*_):
+        raise ValueError("DTD")
+
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    parser.StartElementHandler = on_start
+    if on_end:
+        parser.EndElementHandler = on_end
+    if on_text:
+        parser.CharacterDataHandler = on_text
+    while data := fh.read(chunk):
+        parser.Parse(data, False)
+    parser.Parse(b"", True)
+
+
+class _Budget(Exception):
+    """Stop parsing: enough has been seen."""
+
+
+def _workbook_sheets(
+    zf: zipfile.ZipFile, names: dict[str, str], file: str, limits: ReadLimits
+) -> list[tuple[str, str]]:
+    """(sheet name, zip part) in workbook order, from xl/workbook.xml and its relationships."""
+    root = _main_part(zf, names, file)
+    base = root.rpartition("/")[0]
+    sheets: list[tuple[str, str]] = []
+
+    def on_sheet(tag, attrs):
+        if tag.rpartition(":")[2] == "sheet":
+            rid = next((v for k, v in attrs.items() if k.rpartition(":")[2] == "id"), "")
+            sheets.append((attrs.get("name", ""), rid))
+            if len(sheets) > limits.max_sheets:
+                raise _Budget
+
+    try:
+        with zf.open(names[root.lower()]) as fh:
+            _xml_events(fh, on_sheet)
+    except _Budget:
+        raise FormError(
+            f"{file}: tệp có hơn {limits.max_sheets} sheet / too many sheets; dùng biểu mẫu đã "
+            "gửi kèm (một sheet BaoCao)"
+        ) from None
+    except (expat.ExpatError, ValueError):
+        raise _corrupt(file) from None
+    rels = _relationships(zf, names, f"{base}/_rels/{root.rpartition('/')[2]}.rels", file)
+    parts = []
+    for sheet, rid in sheets:
+        target = rels.get(rid, "")
+        part = target.lstrip("/") if target.startswith("/") else f"{base}/{target}".lstrip("/")
+        parts.append((sheet, _normpath(part)))
+    return parts
+
+
+def _main_part(zf: zipfile.ZipFile, names: dict[str, str], file: str) -> str:
+    rels = _relationships(zf, names, "_rels/.rels", file, by_type="officeDocument")
+    target = rels.get("officeDocument", "xl/workbook.xml").lstrip("/")
+    if target.lower() not in names:
+        raise _corrupt(file, "thiếu workbook.xml")
+    return _normpath(target)
+
+
+def _relationships(
+    zf: zipfile.ZipFile, names: dict[str, str], part: str, file: str, by_type: str = ""
+) -> dict[str, str]:
+    """Id -> Target of a .rels part (or type suffix -> Target with `by_type`)."""
+    found: dict[str, str] = {}
+
+    def on_rel(tag, attrs):
+        if tag.rpartition(":")[2] == "Relationship":
+            if len(found) > 10_000:
+                raise _Budget
+            key = attrs.get("Type", "").rpartition("/")[2] if by_type else attrs.get("Id", "")
+            found.setdefault(key, attrs.get("Target", ""))
+
+    real = names.get(part.lower())
+    if real is None:
+        return found
+    try:
+        with zf.open(real) as fh:
+            _xml_events(fh, on_rel)
+    except (_Budget, expat.ExpatError, ValueError):
+        raise _corrupt(file) from None
+    return found
+
+
+def _normpath(part: str) -> str:
+    out: list[str] = []
+    for seg in part.split("/"):
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg and seg != ".":
+            out.append(seg)
+    return "/".join(out)
+
+
+_REF = re.compile(r"([A-Za-z]{1,10})(\d{1,10})")
+
+
+def _parse_ref(ref: str) -> tuple[int, int] | None:
+    m = _REF.fullmatch(ref)
+    if not m:
+        return None
+    col = 0
+    for ch in m[1].upper():
+        col = col * 26 + ord(ch) - 64
+    return int(m[2]) - 1, col - 1
+
+
+class _SheetScan:
+    """One pass over a sheet's XML with the positions calamine gives cells (a row without `r`
+    follows the previous one, a cell without `r` the previous cell): the extent of the cells
+    holding a value, refused past the limits as soon as it is seen, and the formula cells
+    without a calculated value."""
+
+    def __init__(self, file: str, sheet: str, limits: ReadLimits, *, record_formulas: bool):
+        self.file, self.sheet, self.limits = file, sheet, limits
+        self.record_formulas = record_formulas
+        self.row = self.col = -1
+        self.cell: tuple[int, int] | None = None
+        self.has_value = self.has_formula = self.has_v = self.in_v = self.text_type = False
+        self.in_data = False
+        self.elements = self.cells = 0
+        self.lo_r = self.lo_c = 1 << 62
+        self.hi_r = self.hi_c = -1
+        self.formula_no_value: set[tuple[int, int]] = set()
+
+    def run(self, fh) -> None:
+        try:
+            _xml_events(fh, self.start, self.end, self.text)
+        except (expat.ExpatError, ValueError):
+            raise _corrupt(self.file, f"sheet {self.sheet}") from None
+        if self.hi_r < 0:
+            return
+        area = (self.hi_r - self.lo_r + 1) * (self.hi_c - self.lo_c + 1)
+        if area > self.limits.max_cells:
+            first = f"{_col_letter(self.lo_c)}{self.lo_r + 1}"
+            last = f"{_col_letter(self.hi_c)}{self.hi_r + 1}"
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có số liệu trải từ ô {first} đến {last} "
+                f"({_n(area)} ô, giới hạn {_n(self.limits.max_cells)}) / data spread over too large "
+                "an area; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+
+    def start(self, tag: str, attrs: dict) -> None:
+        self.elements += 1
+        if self.elements > 4 * self.limits.max_cells + 100_000:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} quá lớn / sheet too large; chép số liệu vào "
+                "biểu mẫu gốc rồi gửi lại"
+            )
+        tag = tag.rpartition(":")[2]
+        if not self.in_data:  # cells live in <sheetData> only, as calamine reads them
+            self.in_data = tag == "sheetData"
+        elif tag == "c":
+            ref = attrs.get("r")
+            pos = _parse_ref(ref) if ref else (self.row, self.col + 1)
+            if pos is None or pos[0] < 0 or pos[1] < 0:
+                raise _corrupt(self.file, f"sheet {self.sheet}, ô '{ref}'")
+            self.cell, self.col = pos, pos[1]
+            self.has_value = self.has_formula = self.has_v = False
+            self.text_type = attrs.get("t") in ("str", "s", "inlineStr")
+        elif tag == "row":
+            r = attrs.get("r", "")
+            self.row = int(r) - 1 if r.isdigit() else self.row + 1
+            self.col = -1
+        elif self.cell is not None:
+            if tag == "v":
+                self.in_v = self.has_v = True
+            elif tag == "is":
+                self.has_value = True
+            elif tag == "f":
+                self.has_formula = True
+
+    def text(self, data: str) -> None:
+        if self.in_v and data.strip():
+            self.has_value = True
+
+    def end(self, tag: str) -> None:
+        tag = tag.rpartition(":")[2]
+        if tag == "sheetData":
+            self.in_data = False
+        elif tag == "v":
+            self.in_v = False
+        elif tag == "c" and self.cell is not None:
+            if self.has_value:
+                self._used(*self.cell)
+            elif self.has_formula and self.record_formulas and not (self.has_v and self.text_type):
+                # no <v>, or openpyxl's empty <v></v> on a number; Excel's calculated ""
+                # is an empty <v> on a t="str" cell and is a real blank
+                r, c = self.cell
+                if (
+                    r < self.limits.max_rows
+                    and c < self.limits.max_columns
+                    and len(self.formula_no_value) < 100_000
+                ):
+                    self.formula_no_value.add(self.cell)
+            self.cell = None
+
+    def _used(self, r: int, c: int) -> None:
+        limits = self.limits
+        self.cells += 1
+        if r >= limits.max_rows or c >= limits.max_columns:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(c)}{r + 1}, ngoài vùng "
+                f"biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} cột) / a cell "
+                "far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        if self.cells > limits.max_cells:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
+                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, r)
+        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, c)
+
+
+def inspect_ods(path: Path, limits: ReadLimits) -> None:
+    """The same for an OpenDocument sheet (LibreOffice): the zip, then content.xml's tables,
+    where one element may stand for a million repeated rows or cells."""
+    with _open_zip(path) as zf:
+        _check_zip(zf, path, limits)
+        part = next((i.filename for i in zf.infolist() if i.filename == "content.xml"), None)
+        if part is None:
+            raise _corrupt(path.name, "thiếu content.xml")
+        scan = _OdsScan(path.name, limits)
+        with zf.open(part) as fh:
+            scan.run(fh)
+
+
+class _OdsScan:
+    """Rows and cells of every table with their repeat counts: the extent of the cells that
+    hold a value (a value type, a formula or text), refused past the limits."""
+
+    def __init__(self, file: str, limits: ReadLimits):
+        self.file, self.limits = file, limits
+        self.sheet = ""
+        self.row = self.row_span = self.col = 0
+        self.cell: tuple[int, int, int] | None = None  # first column, columns, rows
+        self.valued = False
+        self.elements = self.cells = 0
+        self.lo_r = self.lo_c = 1 << 62
+        self.hi_r = self.hi_c = -1
+
+    def run(self, fh) -> None:
+        try:
+            _xml_events(fh, self.start, self.end)
+        except (expat.ExpatError, ValueError):
+            raise _corrupt(self.file, "content.xml") from None
+        self._close_table()
+
+    @staticmethod
+    def _repeat(attrs: dict, name: str) -> int:
+        raw = attrs.get(name, "1")
+        return int(raw) if raw.isdigit() and 0 < len(raw) < 12 else 1
+
+    def start(self, tag: str, attrs: dict) -> None:
+        self.elements += 1
+        if self.elements > 4 * self.limits.max_cells + 100_000:
+            raise FormError(
+                f"{self.file}: bảng tính quá lớn / spreadsheet too large; chép số liệu vào biểu "
+                "mẫu gốc rồi gửi lại"
+            )
+        if tag == "table:table":
+            self._close_table()
+            self.sheet = attrs.get("table:name", "")
+            self.row = self.row_span = 0
+        elif tag == "table:table-row":
+            self.row += self.row_span
+            self.row_span = self._repeat(attrs, "table:number-rows-repeated")
+            self.col = 0
+        elif tag in ("table:table-cell", "table:covered-table-cell"):
+            span = self._repeat(attrs, "table:number-columns-repeated")
+            self.cell = (self.col, span, self.row_span)
+            self.col += span
+            self.valued = "office:value-type" in attrs or "table:formula" in attrs
+        elif self.cell is not None and tag.startswith("text:"):
+            self.valued = True
+
+    def end(self, tag: str) -> None:
+        if tag in ("table:table-cell", "table:covered-table-cell") and self.cell is not None:
+            if self.valued:
+                col, span, rows = self.cell
+                self._used(self.row, col, rows, span)
+            self.cell = None
+
+    def _used(self, r: int, c: int, rows: int, cols: int) -> None:
+        limits = self.limits
+        last_r, last_c = r + rows - 1, c + cols - 1
+        self.cells += rows * cols
+        if last_r >= limits.max_rows or last_c >= limits.max_columns:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(last_c)}{last_r + 1}, "
+                f"ngoài vùng biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} "
+                "cột) / a cell far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        if self.cells > limits.max_cells:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
+                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, last_r)
+        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, last_c)
+
+    def _close_table(self) -> None:
+        if self.hi_r >= 0:
+            area = (self.hi_r - self.lo_r + 1) * (self.hi_c - self.lo_c + 1)
+            if area > self.limits.max_cells:
+                first = f"{_col_letter(self.lo_c)}{self.lo_r + 1}"
+                last = f"{_col_letter(self.hi_c)}{self.hi_r + 1}"
+                raise FormError(
+                    f"{self.file}: sheet {self.sheet} có số liệu trải từ ô {first} đến {last} "
+                    f"({_n(area)} ô, giới hạn {_n(self.limits.max_cells)}) / data spread over too "
+                    "large an area; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+                )
+        self.lo_r = self.lo_c = 1 << 62
+        self.hi_r = self.hi_c = -1
+        self.cells = 0
+
+
+# calamine reads what the pre-check let through (and, in a worker, what it cannot check)
+
+
+def _read_workbook(path: Path, limits: ReadLimits, plan: XlsxPlan | None) -> ParsedFile:
     from python_calamine import CalamineWorkbook
 
     try:
         wb = CalamineWorkbook.from_path(str(path))
         names = wb.sheet_names
+        if len(names) > limits.max_sheets:
+            raise FormError(
+                f"{path.name}: tệp có {len(names)} sheet, quá giới hạn {limits.max_sheets} / too "
+                "many sheets; dùng biểu mẫu đã gửi kèm"
+            )
+        if not names:
+            raise _corrupt(path.name, "không có sheet nào / no sheets")
         meta: dict[str, str] = {}
         if META_SHEET in names:
-            for row in wb.get_sheet_by_name(META_SHEET).to_python():
+            sheet = wb.get_sheet_by_name(META_SHEET)
+            _check_extent(sheet, path.name, limits)
+            for row in sheet.to_python(nrows=50):
                 if len(row) >= 2 and row[0]:
                     meta[str(row[0]).strip()] = str(row[1]).strip()
-        sheet_name = FORM_SHEET if FORM_SHEET in names else names[0]
-        grid = wb.get_sheet_by_name(sheet_name).to_python()
+        sheet_name = plan.form_sheet if plan else (FORM_SHEET if FORM_SHEET in names else names[0])
+        sheet = wb.get_sheet_by_name(sheet_name)
+        _check_extent(sheet, path.name, limits)
+        grid = sheet.to_python(nrows=limits.max_rows)
+        top, left = sheet.start or (0, 0)
     except FormError:
         raise
     except Exception as exc:  # calamine raises its own types for every broken file
@@ -220,6 +755,7 @@ def _read_workbook(path: Path) -> ParsedFile:
             "lưu lại bằng Excel dạng .xlsx rồi gửi lại"
         ) from None
     header_row, code_col, value_col = _find_header(grid, path.name)
+    no_value = plan.formula_no_value if plan else set()
     parsed = ParsedFile(meta=meta)
     for r in range(header_row + 1, len(grid)):
         row = grid[r]
@@ -227,9 +763,35 @@ def _read_workbook(path: Path) -> ParsedFile:
         if code in (None, ""):
             continue
         raw = row[value_col] if value_col < len(row) else None
-        cell = f"{sheet_name}!{_col_letter(value_col)}{r + 1}"
-        parsed.rows.append({"indicator": str(code).strip(), "raw": raw, "cell": cell})
+        at = (top + r, left + value_col)
+        item = {
+            "indicator": str(code).strip(),
+            "raw": raw,
+            "cell": f"{sheet_name}!{_col_letter(at[1])}{at[0] + 1}",
+        }
+        if at in no_value and raw in (None, ""):
+            item["raw"], item["problem"] = None, "formula_no_value"
+        parsed.rows.append(item)
     return parsed
+
+
+def _check_extent(sheet, name: str, limits: ReadLimits) -> None:
+    """For formats the pre-check cannot scan (.xls, .xlsb): calamine has read the sheet;
+    refuse it before it becomes Python objects."""
+    end = sheet.end
+    if end is None:
+        return
+    if end[0] >= limits.max_rows or end[1] >= limits.max_columns:
+        raise FormError(
+            f"{name}: sheet {sheet.name} có ô ở {_col_letter(end[1])}{end[0] + 1}, ngoài vùng "
+            f"biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} cột) / a cell far "
+            "outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+        )
+    if sheet.height * sheet.width > limits.max_cells:
+        raise FormError(
+            f"{name}: sheet {sheet.name} quá lớn ({_n(sheet.height)} x {_n(sheet.width)} ô) / sheet "
+            "too large; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+        )
 
 
 def _find_header(grid: list[list], name: str) -> tuple[int, int, int]:
@@ -252,6 +814,8 @@ def _col_letter(index: int) -> str:
     return letters
 
 
+# ---- CSV --------------------------------------------------------------------------------
+
 _CSV_COLUMNS = {
     "don_vi": "unit",
     "unit": "unit",
@@ -261,53 +825,144 @@ _CSV_COLUMNS = {
     "indicator": "indicator",
     "gia_tri": "raw",
     "value": "raw",
+    "ma_bieu_mau": "token",
+    "token": "token",
 }
 
+_BOMS = (  # UTF-32 first: its LE BOM starts like UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-def _read_csv(path: Path) -> ParsedFile:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FormError(
-            f"{path.name}: CSV không phải UTF-8 / not UTF-8; lưu lại với mã hóa UTF-8"
-        ) from None
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """(text, encoding) of a CSV's bytes: a BOM, else UTF-16 told by its NUL bytes, else
+    UTF-8, else Windows-1258 (Vietnamese legacy) or cp1252 when that gives text without control
+    characters. Vietnamese written with combining tone marks (cp1258 does) comes back
+    composed (NFC). Undecodable: FormError naming the file and what to do."""
+    text = encoding = None
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text, encoding = data[len(bom) :].decode(enc), enc
+            except UnicodeDecodeError:
+                raise _undecodable(name, enc) from None
+            break
+    if text is None and (enc := _utf16_by_nuls(data[:4096])):
+        try:
+            text, encoding = data.decode(enc), enc
+        except UnicodeDecodeError:
+            raise _undecodable(name, enc) from None
+    if text is None:
+        try:
+            text, encoding = data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            for enc in ("cp1258", "cp1252"):
+                try:
+                    candidate = data.decode(enc)
+                except UnicodeDecodeError:
+                    continue
+                if not _CONTROL.search(candidate.rstrip("\x1a")):
+                    text, encoding = candidate, enc
+                    break
+            else:
+                raise _undecodable(name) from None
+    text = text.rstrip("\x1a")  # a DOS end-of-file mark
+    if not encoding.startswith("utf-8") and _CONTROL.search(text):
+        raise _undecodable(name, encoding)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text, encoding
+
+
+def _utf16_by_nuls(sample: bytes) -> str | None:
+    """UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte."""
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if odd >= pairs * 0.3 and even <= odd // 10:
+        return "utf-16-le"
+    if even >= pairs * 0.3 and odd <= even // 10:
+        return "utf-16-be"
+    return None
+
+
+def _undecodable(name: str, encoding: str = "") -> FormError:
+    tried = f" (đã thử {encoding})" if encoding else ""
+    return FormError(
+        f"{name}: không nhận ra bảng mã của tệp CSV{tried} / unknown text encoding, not "
+        "UTF-8; mở tệp bằng Excel, chọn Lưu thành 'CSV UTF-8 (Comma delimited)' rồi gửi lại"
+    )
+
+
+def _header_key(label: str) -> str:
+    """'Mã biểu mẫu' -> 'ma_bieu_mau': headers typed with or without Vietnamese marks."""
+    s = unicodedata.normalize("NFD", label.strip().lower().replace("đ", "d"))
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    return re.sub(r"[\s\-]+", "_", s)
+
+
+def _read_csv(path: Path, limits: ReadLimits) -> ParsedFile:
+    text, encoding = decode_text(path.read_bytes(), path.name)
+    first = text[: text.find("\n")] if "\n" in text[:4096] else text[:4096]
+    first = first.split("\r", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
     # newline=None: universal newlines, so a CSV saved with CR line ends (Excel for Mac's
     # "CSV (Macintosh)") reads like any other
-    reader = csv.reader(io.StringIO(text, newline=None), dialect)
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
     try:
-        return _read_csv_rows(reader, path)
+        parsed = _read_csv_rows(reader, path, limits)
     except csv.Error as exc:  # an oversized field, a stray quote: a reason, not a crash
         raise FormError(
             f"{path.name}: CSV không đọc được ({exc}) / malformed CSV; lưu lại dạng CSV UTF-8"
         ) from None
+    parsed.encoding = encoding
+    return parsed
 
 
-def _read_csv_rows(reader, path: Path) -> ParsedFile:
-    header = [h.strip().lower() for h in next(reader, [])]
+def _read_csv_rows(reader, path: Path, limits: ReadLimits) -> ParsedFile:
+    header = [_header_key(h) for h in next(reader, [])]
     cols = [_CSV_COLUMNS.get(h) for h in header]
     if not {"unit", "period", "indicator", "raw"} <= set(cols):
         raise FormError(
             f"{path.name}: CSV cần các cột don_vi, ky_bao_cao, ma_chi_tieu, gia_tri / CSV needs "
-            f"columns unit, period, indicator, value; found {header}"
+            f"columns unit, period, indicator, value; found {header[: limits.max_columns]}"
         )
-    parsed = ParsedFile()
+    if len(header) > limits.max_columns:
+        raise FormError(
+            f"{path.name}: CSV có {_n(len(header))} cột, quá giới hạn {limits.max_columns} / too "
+            "many columns; chỉ giữ các cột don_vi, ky_bao_cao, ma_chi_tieu, gia_tri"
+        )
+    wanted = [(i, c) for i, c in enumerate(cols) if c]
+    raw_col = _col_letter(cols.index("raw"))
+    has_token = "token" in cols
+    same: dict[str, str] = {}  # one string object per repeated unit/period/code
+    rows: list[dict] = []
+    count = 0
     for n, row in enumerate(reader, start=2):
         if not any(c.strip() for c in row):
             continue
-        rec = {cols[i]: v.strip() for i, v in enumerate(row) if i < len(cols) and cols[i]}
-        raw_col = _col_letter(cols.index("raw"))
-        parsed.rows.append(
-            {
-                "unit": rec.get("unit", ""),
-                "period": rec.get("period", ""),
-                "indicator": rec.get("indicator", ""),
-                "raw": rec.get("raw") or None,
-                "cell": f"{raw_col}{n}",
-            }
-        )
-    return parsed
+        count += 1
+        if count > limits.max_rows:
+            raise FormError(
+                f"{path.name}: CSV có hơn {_n(limits.max_rows)} dòng số liệu / too many rows; chia "
+                "thành nhiều tệp nhỏ hơn rồi gửi lại"
+            )
+        rec = {c: row[i].strip() for i, c in wanted if i < len(row)}
+        item = {
+            "unit": same.setdefault(u := rec.get("unit", ""), u),
+            "period": same.setdefault(p := rec.get("period", ""), p),
+            "indicator": same.setdefault(k := rec.get("indicator", ""), k),
+            "raw": rec.get("raw") or None,
+            "cell": f"{raw_col}{n}",
+        }
+        if has_token:
+            item["token"] = same.setdefault(t := rec.get("token", ""), t)
+        rows.append(item)
+    return ParsedFile(rows=rows)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,49 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         20_000_000, description="Received files larger than this are refused"
     )
+    inbox_settle_seconds: float = Field(
+        5, ge=0, description="An inbox file changed more recently than this is still being written"
+    )
+    claim_lease_seconds: float = Field(
+        1800, gt=0, description="How long an ingest run's claim on inbox files holds unrenewed"
+    )
+    max_read_attempts: int = Field(
+        3, ge=1, description="A file whose reader fails this many times is quarantined"
+    )
     timezone: str = "Asia/Ho_Chi_Minh"
+    # ---- security ---------------------------------------------------------------------
+    allowed_config_dirs: str = Field(
+        "",
+        description="Folders (separated by ':') under which a config folder named by a run "
+        "parameter or --config is accepted; the bundled config/ and BAOCAO_CONFIG_DIR always are",
+    )
+    prefect_auth: SecretStr | None = Field(
+        None,
+        description="user:password for the Prefect server's basic auth (the server `baocao "
+        "serve` starts, and every client of it); unset: generated once into the data folder",
+    )
+
+    # reading received files (baocao.forms.ReadLimits): a real form is ~40 rows x 6 columns and
+    # a few kB; a province's bulk CSV can be 10,000 units x 40 rows
+    read_max_uncompressed_bytes: int = Field(
+        100_000_000, gt=0, description="An .xlsx whose zip inflates to more is refused"
+    )
+    read_max_zip_entries: int = Field(1_000, gt=0, description="Entries in an .xlsx zip")
+    read_max_compression_ratio: int = Field(
+        200, gt=0, description="Inflated/compressed ratio of a zip entry over 1 MB"
+    )
+    read_max_sheets: int = Field(100, gt=0, description="Sheets in a workbook")
+    read_max_rows: int = Field(
+        1_000_000, gt=0, description="Rows of a sheet (absolute) and records of a CSV"
+    )
+    read_max_columns: int = Field(200, gt=0, description="Columns of a sheet and fields of a CSV")
+    read_max_cells: int = Field(
+        2_000_000, gt=0, description="Cells of a sheet, and the area a reader would allocate"
+    )
+    read_seconds_per_file: float = Field(
+        30.0, gt=0, description="Wall-clock seconds a reader process may spend on one file"
+    )
+    read_memory_mb: int = Field(1_024, ge=128, description="Address space of a reader process")
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -45,6 +88,13 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def allowed_config_roots(self) -> list[Path]:
+        """Folders a config folder from a run parameter or --config must be in (resolved)."""
+        roots = [PROJECT_ROOT / "config", self.config_dir]
+        roots += [Path(p) for p in self.allowed_config_dirs.split(os.pathsep) if p.strip()]
+        return [p.expanduser().resolve() for p in roots]
 
     @property
     def inbox(self) -> Path:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from baocao import forms
+from baocao import crud, forms
+from baocao.db import session_scope
 from baocao.periods import Period, parse_moment
+from baocao.returns import as_returned, example_unit
 from baocao.runtime import build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.collect import open_period
@@ -86,6 +88,9 @@ def main() -> None:
         open_period(rt, period=period, units=None, now=parse_moment("2022-03-07T08:00"))
 
     communes = [u.code for u in rt.cfg.units if u.code.startswith("XA-")]
+    with session_scope(rt.engine) as s:  # each unit returns the form of its own request
+        period_id = crud.get_period(s, report_id=rt.report.id, code=period.code).id
+        tokens = {u: r.token for u, r in crud.requests_for(s, period_id=period_id).items()}
     inbox = root / "inbox"
     inbox.mkdir()
     deadline = dt.datetime(2022, 3, 17, tzinfo=dt.UTC)
@@ -97,7 +102,7 @@ def main() -> None:
                 unit=rt.cfg.unit_map[code],
                 period=period,
                 indicators=rt.cfg.indicators_of(rt.report, code),
-                token="",
+                token=tokens[code],
                 deadline=deadline,
                 prefill=FIGURES,
             )
@@ -105,10 +110,10 @@ def main() -> None:
     big = inbox / "communes.csv"
     with big.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["don_vi", "ky_bao_cao", "ma_chi_tieu", "gia_tri"])
+        w.writerow(["don_vi", "ky_bao_cao", "ma_chi_tieu", "gia_tri", "ma_bieu_mau"])
         for code in communes[args.xlsx :]:
             for k, v in FIGURES.items():
-                w.writerow([code, "2022-Q1", k, v])
+                w.writerow([code, "2022-Q1", k, v, tokens[code]])
 
     xlsx = sorted(inbox.glob("*.xlsx"))
     with clock(f"ingest {len(xlsx)} .xlsx (archive, calamine, validate, store)", len(xlsx)):
@@ -117,7 +122,11 @@ def main() -> None:
     with clock(f"ingest one CSV carrying {n_csv:,} units", n_csv):
         ingest_files(rt, [big], now=parse_moment("2022-03-14T11:00"))
     example = PROJECT_ROOT / "examples" / "son-tay-2022-q1" / "submissions"
-    ingest_files(rt, sorted(example.glob("*")), now=parse_moment("2022-03-16T10:00"))  # departments
+    departments = [
+        as_returned(f, root / "returned" / f.name, tokens, example_unit(f))
+        for f in sorted(example.glob("*"))
+    ]
+    ingest_files(rt, departments, now=parse_moment("2022-03-16T10:00"))
     with clock("consolidate the period (pandas)"):
         result = consolidate_period(rt, period)
     print(

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import re
+import typing
+from collections.abc import Callable
+from typing import TypeVar
 
 from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.states import Failed
 
+from baocao.errors import as_user_error, one_line
 from baocao.periods import Period, now_vn, parse_moment
 from baocao.runtime import Runtime, build_runtime
-from tasks.collect import collecting_period
+from tasks.collect import collecting_period, select_units
 from tasks.status import outbox_frame, period_status
 
 PERIOD_HELP = "Kỳ báo cáo / period, e.g. 2022-Q1 (blank: the one the schedule points at)"
@@ -20,11 +27,48 @@ AS_OF_HELP = "Thời điểm giả định / run as of this time, e.g. 2022-03-1
 CONFIG_HELP = "Thư mục cấu hình / config folder (blank: BAOCAO_CONFIG_DIR or the bundled one)"
 
 
-def start(config_dir: str, as_of: str) -> tuple[Runtime, dt.datetime]:
+F = TypeVar("F", bound=Callable)
+
+
+def user_errors_fail(fn: F) -> F:
+    """Under `@flow`: a user's mistake (config, period, parameter) or an unusable store, disk
+    or API ends the run Failed with one line, in the run's log and as the state's message,
+    without a traceback (Prefect logs one for any exception a flow raises). Calling the flow
+    from Python still raises the exception, so the command line prints the same line.
+    Anything else (a bug) propagates with its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            problem = as_user_error(exc)
+            if problem is None:
+                raise
+            logger = get_run_logger()
+            logger.error("Lỗi / error: %s", one_line(problem))
+            logger.debug("details", exc_info=exc)
+            return Failed(message=one_line(problem), data=problem)
+
+    # Prefect builds the parameter model from the annotations; resolved here, since the
+    # wrapper's module (this one) does not define names like quarterly_cycle's `Stage`.
+    wrapper.__annotations__ = typing.get_type_hints(fn, include_extras=True)
+    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def start(
+    config_dir: str, as_of: str, units: list[str] | None = None
+) -> tuple[Runtime, dt.datetime]:
     """Runtime and the run's clock (`as_of`, or now in Asia/Ho_Chi_Minh). Blank parameters
-    (what the UI's form sends for "not set") mean the defaults."""
+    (what the UI's form sends for "not set") mean the defaults. Every parameter is checked
+    here, before any task runs: `as_of`, the config, the store and the `units` asked for
+    (unknown codes are a ValueError naming the known ones)."""
     now = parse_moment(as_of) or now_vn()
-    return build_runtime(config_dir or None), now
+    rt = build_runtime(config_dir or None)
+    if units:
+        select_units(rt.cfg, rt.report, units)
+    return rt, now
 
 
 def pick_period(rt: Runtime, period: str, now: dt.datetime) -> Period:

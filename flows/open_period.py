@@ -14,12 +14,14 @@ from flows.common import (
     log_force,
     pick_period,
     start,
+    user_errors_fail,
 )
 from tasks.collect import open_period_task
 from tasks.notify import deliver_outbox_task
 
 
 @flow(name="open-period", log_prints=False)
+@user_errors_fail
 def open_period(
     period: str = Field("", description=PERIOD_HELP),
     units: list[str] = Field([], description=UNITS_HELP),
@@ -28,7 +30,7 @@ def open_period(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Create the period's collection requests and send them with their forms."""
-    rt, now = start(config_dir, as_of)
+    rt, now = start(config_dir, as_of, units)
     p = pick_period(rt, period, now)
     tag = log_force(force, f"requests of {p.code}")
     opened = open_period_task(rt, p, units, now, tag is not None)

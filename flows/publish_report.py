@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from pydantic import Field
 
+from baocao.models import ReportStatus
 from baocao.periods import now_vn, parse_day
 from flows.common import (
     AS_OF_HELP,
@@ -20,14 +21,25 @@ from flows.common import (
     pick_period,
     publish_status_artifact,
     start,
+    user_errors_fail,
 )
-from tasks.approve import Decision, approval_prompt, can_pause, record_decision
+from tasks.approve import (
+    Decision,
+    approval_prompt,
+    can_pause,
+    code_expiry,
+    decide,
+    issue_codes_task,
+    record_timeout,
+    reload,
+)
 from tasks.consolidate import consolidate_task, require_complete
 from tasks.notify import deliver_outbox_task
 from tasks.publish import queue_report_task, render_version_task
 
 
 @flow(name="publish-report")
+@user_errors_fail
 def publish_report(
     period: str = Field("", description=PERIOD_HELP),
     report_date: str = Field(
@@ -54,24 +66,36 @@ def publish_report(
         "completeness": result.completeness,
         "timeliness": result.timeliness,
     }
-    if rt.cfg.schedule.approval_required and row.status != "approved":
+    if rt.cfg.schedule.approval_required and row.status != ReportStatus.APPROVED:
+        # the approvers' one-time codes go out first: no decision counts without one
+        issue_codes_task(
+            rt, row, p, now_vn(), completeness=result.completeness, timeliness=result.timeliness
+        )
+        codes_sent = deliver_outbox_task(rt, kinds=["approval"], period_code=p.code)
+        if codes_sent.get("failed"):
+            get_run_logger().warning(
+                "%d thư mã duyệt chưa gửi được (thử lại ở lần chạy sau); kiểm tra "
+                "BAOCAO_MAIL_URL và địa chỉ người duyệt / approval codes not delivered",
+                codes_sent["failed"],
+            )
         if not can_pause():  # no UI to answer a pause: the decision comes from `baocao approve`
             get_run_logger().warning(
-                "%s v%d waits for approval: `baocao approve %s --by NAME`, then publish again",
+                "%s v%d chờ duyệt / waits for approval: người duyệt đã nhận mã qua thư; chạy "
+                "`baocao approve %s --by NGƯỜI_DUYỆT --code MÃ`, rồi publish lại",
                 p.code,
                 row.version,
                 p.code,
             )
             return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
         row = wait_for_approval(rt, row, result)
-        if row.status != "approved":
+        if row.status != ReportStatus.APPROVED:
             get_run_logger().warning(
-                "%s v%d %s by %s: %s; draft kept, nothing sent",
+                "%s v%d %s (%s): %s; bản nháp giữ nguyên, không gửi gì / draft kept, nothing sent",
                 p.code,
                 row.version,
                 row.status,
-                row.decided_by,
-                row.comment,
+                row.decided_by or "-",
+                row.comment or "-",
             )
             return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
     queued = queue_report_task(rt, result, row, log_force(force, f"the report of {p.code}"))
@@ -88,31 +112,50 @@ def publish_report(
 
 
 def wait_for_approval(rt, row, result):
-    """Pause for the administrator's decision in the UI and store it; a timeout keeps the draft."""
+    """Pause for an approver's decision in the UI, at most `approval.max_tries` times: a
+    try counts only with the approver's live one-time code; a wrong, used or expired code is
+    logged and asked again. No valid decision in time keeps the draft."""
+    log = get_run_logger()
     hours = rt.cfg.schedule.approval_timeout_hours
-    prompt = approval_prompt(row, result.completeness, result.timeliness)
-    try:
-        decision = pause_flow_run(
-            wait_for_input=Decision.with_initial_data(description=prompt), timeout=int(hours * 3600)
-        )
-    except FlowPauseTimeout:
-        return record_decision(
+    tries = rt.report.approval.max_tries
+    prompt = approval_prompt(rt, row, result.completeness, result.timeliness)
+    since = now_vn()
+    for attempt in range(1, tries + 1):
+        current = reload(rt, row.id)
+        if current.status == ReportStatus.APPROVED:  # e.g. `baocao approve` meanwhile
+            return current
+        expiry = code_expiry(rt, row.id, now_vn())
+        left = (expiry - now_vn()).total_seconds() if expiry else 0
+        if left <= 0:
+            return record_timeout(rt, row.id, hours=hours, now=now_vn(), since=since)
+        try:
+            decision = pause_flow_run(
+                wait_for_input=Decision.with_initial_data(description=prompt),
+                timeout=max(1, int(left)),
+                poll_interval=5,
+            )
+        except FlowPauseTimeout:
+            return record_timeout(rt, row.id, hours=hours, now=now_vn(), since=since)
+        verdict = decide(
             rt,
             row.id,
-            status="timed_out",
-            decided_by=None,
-            comment=f"no decision within {hours:g} h",
+            approver=decision.approver,
+            code=decision.code,
+            approve=decision.decision == "approve",
+            comment=decision.comment,
             now=now_vn(),
         )
-    status = "approved" if decision.decision == "approve" else "sent_back"
-    return record_decision(
-        rt,
-        row.id,
-        status=status,
-        decided_by=decision.decided_by,
-        comment=decision.comment,
-        now=now_vn(),
-    )
+        if verdict.ok:
+            log.info("%s", verdict.message)
+            return verdict.row
+        log.warning(
+            "quyết định không được tính (lần %d/%d) / decision refused: %s",
+            attempt,
+            tries,
+            verdict.message,
+        )
+    log.warning("hết %d lần thử / no tries left: bản nháp giữ nguyên", tries)
+    return reload(rt, row.id)
 
 
 def publish_artifacts(rt, result, row) -> None:

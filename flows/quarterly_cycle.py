@@ -17,6 +17,7 @@ from flows.common import (
     UNITS_HELP,
     pick_period,
     start,
+    user_errors_fail,
 )
 from flows.ingest_submissions import ingest_submissions
 from flows.open_period import open_period
@@ -29,6 +30,7 @@ Stage = Literal["all", "open", "ingest", "remind", "publish"]
 
 
 @flow(name="quarterly-cycle")
+@user_errors_fail
 def quarterly_cycle(
     period: str = Field("", description=PERIOD_HELP),
     stage: Stage = Field(
@@ -40,7 +42,7 @@ def quarterly_cycle(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Open, ingest, remind and (when due) publish one period, or one stage of it."""
-    rt, now = start(config_dir, as_of)
+    rt, now = start(config_dir, as_of, units)
     p = pick_period(rt, period, now)
     kw = {"as_of": now.isoformat(), "config_dir": config_dir}
     out: dict = {}

@@ -17,12 +17,14 @@ from flows.common import (
     publish_outbox_artifact,
     publish_status_artifact,
     start,
+    user_errors_fail,
 )
 from tasks.notify import deliver_outbox_task
 from tasks.remind import queue_reminders_task
 
 
 @flow(name="send-reminders")
+@user_errors_fail
 def send_reminders(
     period: str = Field("", description=PERIOD_HELP),
     units: list[str] = Field([], description=UNITS_HELP),
@@ -32,7 +34,7 @@ def send_reminders(
 ) -> dict:
     """Queue today's reminder step for units without a valid submission, then send."""
     started = utcnow()
-    rt, now = start(config_dir, as_of)
+    rt, now = start(config_dir, as_of, units)
     p = pick_period(rt, period, now)
     tag = log_force(force, f"today's reminders for {p.code}")
     queued = queue_reminders_task(rt, p, now.date(), units, tag)

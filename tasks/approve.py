@@ -1,75 +1,339 @@
-"""Approval before dispatch: the decision (who, when, approve or send back, comment) is kept
-in baocao's own database; Prefect's pause is only the form the administrator fills in."""
+"""Approval before dispatch. The report's definition names who may approve
+(`approval.approvers`); each of them gets a one-time code at their own contacts for every
+version waiting for approval, and a decision counts only with a valid code: knowing the
+Prefect API (or the UI's Resume button) is not enough. The code itself is never stored,
+only its SHA-256, with an expiry (the approval timeout), the time it was used and the
+wrong tries against it. The decision (who, when, approve or send back, comment) is kept in
+baocao's own database; Prefect's pause is only the form the approver fills in."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+import sqlalchemy as sa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from pydantic import Field
+from sqlmodel import Session, select
 
 from baocao import crud
+from baocao.config import Approver
 from baocao.db import session_scope
-from baocao.models import RenderedReport
-from baocao.periods import Period
+from baocao.faults import checkpoint
+from baocao.models import ApprovalCode, RenderedReport, ReportStatus
+from baocao.periods import Period, as_vn
 from baocao.runtime import Runtime
+from baocao.vnformat import date as vn_date
+from tasks.notify import compose, messages_for
+
+KIND = "approval"
 
 
 class Decision(RunInput):
     """The form shown in the Prefect UI when a report waits for approval."""
 
+    approver: str = Field(
+        ..., min_length=1, max_length=64, description="Mã người duyệt / approver key"
+    )
+    code: str = Field(
+        ...,
+        min_length=1,
+        max_length=16,
+        description="Mã duyệt một lần nhận qua thư / one-time code from your message",
+    )
     decision: Literal["approve", "send_back"] = Field(
         "approve", description="Duyệt / approve, or trả lại / send back"
     )
-    decided_by: str = Field(..., min_length=2, description="Họ tên người quyết định / your name")
     comment: str = Field("", description="Ý kiến / comment (required when sending back)")
 
 
-def record_decision(
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one try: `ok` with the decided version, or why it did not count."""
+
+    ok: bool
+    message: str
+    row: RenderedReport | None = None
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
+
+
+def new_code(digits: int) -> str:
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def _live(code: ApprovalCode, now: dt.datetime, max_tries: int) -> bool:
+    return code.used_at is None and code.expires_at > now and code.failed_tries < max_tries
+
+
+def _codes(s: Session, report_id: int, approver: str | None = None) -> list[ApprovalCode]:
+    stmt = select(ApprovalCode).where(ApprovalCode.report_version_id == report_id)
+    if approver is not None:
+        stmt = stmt.where(ApprovalCode.approver == approver)
+    return list(s.exec(stmt.order_by(ApprovalCode.id.desc())))
+
+
+def approval_message(
+    rt: Runtime,
+    row: RenderedReport,
+    period: Period,
+    approver: Approver,
+    code: str,
+    expires: dt.datetime,
+    *,
+    completeness: str = "",
+    timeliness: str = "",
+) -> tuple[str, str, list[str]]:
+    """(subject, body, attachments) of the message carrying one approver's code."""
+    folder = Path(row.folder)
+    attachments = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
+    local = as_vn(expires)
+    subject, body = compose(
+        rt.env,
+        "messages/approval.txt",
+        body=rt.cfg.body,
+        period=period,
+        period_code=period.code,
+        report=rt.report,
+        approver=approver,
+        version=row.version,
+        code=code,
+        expires=f"{local:%H:%M} ngày {vn_date(local.date())}",
+        files=[Path(a).name for a in attachments],
+        folder=row.folder,
+        completeness=completeness or "?",
+        timeliness=timeliness or "?",
+    )
+    return subject, body, [a for a in attachments if Path(a).is_file()]
+
+
+def issue_codes(
+    rt: Runtime,
+    row: RenderedReport,
+    period: Period,
+    now: dt.datetime,
+    *,
+    completeness: str = "",
+    timeliness: str = "",
+) -> list[str]:
+    """A new one-time code for each approver who has no live one for this version: its
+    SHA-256 stored (expiring after the approval timeout), the code queued to the approver's
+    own contacts, both in one transaction. Returns the outbox keys added (none on a rerun
+    while the codes sent before are still good)."""
+    approval = rt.report.approval
+    expires = now + dt.timedelta(hours=rt.cfg.schedule.approval_timeout_hours)
+    added: list[str] = []
+    for approver in approval.approvers:
+        with session_scope(rt.engine) as s:
+            if any(_live(c, now, approval.max_tries) for c in _codes(s, row.id, approver.key)):
+                continue
+            code = new_code(approval.code_digits)
+            stored = ApprovalCode(
+                report_version_id=row.id,
+                approver=approver.key,
+                code_hash=code_hash(code),
+                created_at=now,
+                expires_at=expires,
+            )
+            s.add(stored)
+            s.flush()
+            subject, body, attachments = approval_message(
+                rt,
+                row,
+                period,
+                approver,
+                code,
+                expires,
+                completeness=completeness,
+                timeliness=timeliness,
+            )
+            added += crud.enqueue(
+                s,
+                messages=messages_for(
+                    key=f"{KIND}:{rt.report.id}:{period.code}:v{row.version}:{approver.key}"
+                    f":c{stored.id}",
+                    kind=KIND,
+                    period_code=period.code,
+                    unit_code=None,
+                    recipient=approver.name,
+                    contacts=approver.contacts,
+                    subject=subject,
+                    body=body,
+                    attachments=attachments,
+                ),
+            )
+        checkpoint("approval.code_queued")
+    return added
+
+
+def code_expiry(rt: Runtime, report_id: int, now: dt.datetime) -> dt.datetime | None:
+    """When the last live code of this version expires (None: no live code)."""
+    with session_scope(rt.engine) as s:
+        live = [c for c in _codes(s, report_id) if _live(c, now, rt.report.approval.max_tries)]
+    return max((c.expires_at for c in live), default=None)
+
+
+def _failed_try(codes: list[ApprovalCode], s: Session) -> None:
+    for c in codes:
+        c.failed_tries += 1
+        s.add(c)
+
+
+def decide(
     rt: Runtime,
     report_id: int,
     *,
-    status: str,
-    decided_by: str | None,
+    approver: str,
+    code: str,
+    approve: bool,
     comment: str,
     now: dt.datetime,
-) -> RenderedReport:
-    """Store the decision on the rendered version; later versions start as drafts again."""
+) -> Verdict:
+    """Apply one decision if `code` is the live one-time code of `approver` for this version;
+    otherwise record a failed try and say why (Vietnamese first)."""
+    approval = rt.report.approval
+    who = approval.approver(approver.strip())
+    digest = code_hash(code)
     with session_scope(rt.engine) as s:
         row = s.get(RenderedReport, report_id)
-        row.status, row.decided_by, row.decided_at, row.comment = status, decided_by, now, comment
+        label = f"phiên bản {row.version}"
+        if row.status == ReportStatus.APPROVED:
+            return Verdict(False, f"{label} đã được duyệt ({row.decided_by}); không đổi nữa")
+        if who is None:
+            _failed_try([c for c in _codes(s, row.id) if _live(c, now, approval.max_tries)], s)
+            keys = ", ".join(a.key for a in approval.approvers) or "chưa khai báo"
+            return Verdict(
+                False,
+                f"không có người duyệt '{approver}' (người duyệt: {keys}) / unknown approver",
+            )
+        mine = _codes(s, row.id, who.key)
+        match = next((c for c in mine if hmac.compare_digest(c.code_hash, digest)), None)
+        live = [c for c in mine if _live(c, now, approval.max_tries)]
+        if match is None:
+            _failed_try(live[:1], s)
+            if not live:
+                return Verdict(
+                    False,
+                    f"mã không đúng, và {who.key} không còn mã nào hiệu lực cho {label}: chạy "
+                    "publish lại để nhận mã mới / wrong code, and no valid code left",
+                )
+            left = approval.max_tries - live[0].failed_tries
+            return Verdict(
+                False,
+                f"mã không đúng cho {who.key}, {label} (còn {left} lần thử) / wrong code",
+            )
+        if match.used_at is not None:
+            _failed_try([match], s)
+            return Verdict(False, f"mã của {who.key} đã được dùng / code already used")
+        if match.expires_at <= now:
+            _failed_try([match], s)
+            return Verdict(
+                False,
+                f"mã của {who.key} đã hết hạn; chạy publish lại để nhận mã mới / code expired",
+            )
+        if match.failed_tries >= approval.max_tries:
+            return Verdict(
+                False,
+                f"mã của {who.key} đã bị khóa sau {approval.max_tries} lần nhập sai; chạy "
+                "publish lại để nhận mã mới / code void after too many wrong tries",
+            )
+        taken = s.execute(
+            sa.update(ApprovalCode)
+            .where(ApprovalCode.id == match.id, ApprovalCode.used_at.is_(None))
+            .values(used_at=now)
+        ).rowcount
+        if not taken:  # used by a concurrent decision a moment ago
+            return Verdict(False, f"mã của {who.key} đã được dùng / code already used")
+        status = ReportStatus.APPROVED if approve else ReportStatus.SENT_BACK
+        row.status, row.decided_by, row.decided_at, row.comment = status, who.name, now, comment
+        s.add(row)
+        return Verdict(True, f"{label}: {status} bởi {who.name}", row)
+
+
+def record_timeout(
+    rt: Runtime, report_id: int, *, hours: float, now: dt.datetime, since: dt.datetime
+):
+    """No decision in time: the draft is kept, marked timed out (unless approved, or decided
+    since the wait began, e.g. with `baocao approve` while the run waited)."""
+    with session_scope(rt.engine) as s:
+        row = s.get(RenderedReport, report_id)
+        if row.status == ReportStatus.APPROVED or (row.decided_at and row.decided_at >= since):
+            return row
+        row.status, row.decided_by, row.decided_at = ReportStatus.TIMED_OUT, None, now
+        row.comment = f"không có quyết định trong {hours:g} giờ / no decision within {hours:g} h"
         s.add(row)
         return row
 
 
-def approval_prompt(row: RenderedReport, completeness: str, timeliness: str) -> str:
+def reload(rt: Runtime, report_id: int) -> RenderedReport:
+    with session_scope(rt.engine) as s:
+        return s.get(RenderedReport, report_id)
+
+
+def approval_prompt(rt: Runtime, row: RenderedReport, completeness: str, timeliness: str) -> str:
+    people = "; ".join(
+        f"`{a.key}` ({a.name}{', ' + a.title if a.title else ''})"
+        for a in rt.report.approval.approvers
+    )
     return (
         f"**Báo cáo phiên bản {row.version}** chờ duyệt / waiting for approval.\n\n"
         f"Đã nhận {completeness} đơn vị, đúng hạn {timeliness}. Tệp: `{row.folder}`.\n\n"
-        "Chọn *approve* để gửi đến nơi nhận, hoặc *send_back* kèm ý kiến để giữ bản nháp."
+        f"Người duyệt / approvers: {people}. Mỗi người đã nhận một **mã duyệt một lần** qua "
+        "thư; nhập mã người duyệt (*approver*) và mã (*code*), rồi chọn *approve* để gửi đến "
+        "nơi nhận, hoặc *send_back* kèm ý kiến để giữ bản nháp. Mã sai không được tính."
     )
 
 
-def decide_latest(
-    rt: Runtime, period: Period, *, approve: bool, decided_by: str, comment: str, now: dt.datetime
-) -> RenderedReport:
-    """Record a decision on the period's latest rendered version (`baocao approve`)."""
+def latest_version(rt: Runtime, period: Period) -> RenderedReport:
     with session_scope(rt.engine) as s:
         period_row = crud.get_period(s, report_id=rt.report.id, code=period.code)
         latest = crud.latest_report(s, period_id=period_row.id) if period_row else None
     if latest is None:
         raise ValueError(
-            f"{period.code}: no report rendered yet; run `baocao publish {period.code}` first"
+            f"{period.code}: chạy `baocao publish {period.code}` trước: chưa có báo cáo nào "
+            "được lập / no report rendered yet"
         )
-    return record_decision(
+    return latest
+
+
+def decide_latest(
+    rt: Runtime,
+    period: Period,
+    *,
+    approver: str,
+    code: str,
+    approve: bool,
+    comment: str,
+    now: dt.datetime,
+) -> Verdict:
+    """A decision on the period's latest rendered version (`baocao approve`), with the
+    same code check as the form in the UI."""
+    return decide(
         rt,
-        latest.id,
-        status="approved" if approve else "sent_back",
-        decided_by=decided_by,
+        latest_version(rt, period).id,
+        approver=approver,
+        code=code,
+        approve=approve,
         comment=comment,
         now=now,
     )
+
+
+@task(name="issue-approval-codes", cache_policy=NO_CACHE)
+def issue_codes_task(
+    rt: Runtime, row: RenderedReport, period: Period, now: dt.datetime, **summary: str
+) -> list[str]:
+    """One-time codes for the approvers of this version, queued to their contacts."""
+    return issue_codes(rt, row, period, now, **summary)
 
 
 def can_pause() -> bool:

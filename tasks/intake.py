@@ -1,37 +1,67 @@
-"""Take in returned forms: archive the raw file, identify unit and period, parse, validate,
-store a new version, and queue a message to the unit when its submission is rejected.
+"""Take in returned files, exactly once, whatever arrives and whatever happens meanwhile.
 
-A batch of files is one pass: one validation over all their values, bulk inserts, one
-commit per file. The raw file is copied to the archive under its SHA-256 before anything
-reads it, so even a file that cannot be parsed is kept.
+    claim -> archive -> receipt -> read (isolated) -> identify and authorize -> validate -> store
+
+- **Claim.** Inbox files are claimed by an atomic rename into `inbox/.claims/<claim>/`, so two
+  ingest runs never take the same file; a claim left by a run that died is taken over by the
+  next one. Files still being written (changed in the last seconds) wait for the next run.
+- **Archive, then receipt.** The raw bytes are copied to `archive/` under their SHA-256 before
+  anything reads them, and each arrival gets one receipt, keyed by the arrival (not by the
+  run), with the read attempt counted before reading: a file that kills its reader three
+  times is quarantined and the batch goes on.
+- **Authorize.** A file counts for a unit only with that unit's form code (the token of its
+  request), from one of its registered addresses, or filed by the office for it; only the
+  report's opened periods accept submissions.
+- **Store once.** A batch is validated in one pass and stored in one transaction: versions
+  for all units at once, a unique key on (period, unit, content) so the same file is one
+  submission however often or however concurrently it is taken in, rejections queued to the
+  units in the same transaction. A rerun after a crash finishes what was left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-import shutil
+import os
+import time
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from baocao import crud, vnformat
 from baocao.db import session_scope
-from baocao.forms import FormError, ParsedFile, read_file
-from baocao.models import Receipt, Submission
-from baocao.periods import Period, PeriodError, as_vn
+from baocao.faults import checkpoint
+from baocao.models import Outcome, SubmissionStatus
+from baocao.periods import Period, as_vn
+from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
-from tasks.collect import ensure_period_row
+from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by
 from tasks.notify import compose, messages_for
 from tasks.validate import validate
 
 ACCEPTED_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
-_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)")
+STORE_TRIES = 5
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One received file: where its bytes are now and how it came.
+
+    `key` names the arrival across reruns (a claimed inbox file keeps its id in its name;
+    a file given on the command line is its path and content)."""
+
+    path: Path
+    name: str  # as the sender named it
+    key: str
+    source: str = "folder"  # folder | mail | cli
+    sender: str | None = None  # the mail sender's address, when it came by mail
+    vouched_unit: str | None = None  # filed by the office for this unit (`ingest --unit`)
 
 
 @dataclass
@@ -39,7 +69,7 @@ class IntakeResult:
     """One line of the intake summary shown to the administrator."""
 
     file: str
-    outcome: str  # accepted | rejected | duplicate | unreadable | unidentified | refused
+    outcome: str  # an Outcome, or "retry" (its reader failed; tried again next run)
     unit: str = ""
     period: str = ""
     version: int = 0
@@ -47,317 +77,469 @@ class IntakeResult:
     errors: int = 0
     warnings: int = 0
     message: str = ""
+    arrival: str = ""
 
 
-def list_inbox(inbox: Path) -> list[Path]:
-    """Files waiting in the inbox folder (not in its processed/ subfolder), oldest first."""
-    if not inbox.is_dir():
-        return []
-    files = [p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+def arrivals_from_paths(paths: Iterable[Path], *, unit: str | None = None) -> list[Arrival]:
+    """Files named on the command line: one arrival per path and content (a rerun of the
+    same command is the same arrival)."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        out.append(
+            Arrival(
+                p,
+                p.name,
+                f"cli:{p.resolve()}:{sha256_of(p)}",
+                source="cli",
+                vouched_unit=unit,
+            )
+        )
+    return out
 
 
-def archive_file(path: Path, archive_dir: Path) -> tuple[str, Path, int]:
-    """Copy the raw file to archive/<sha[:2]>/<sha><suffix>; never overwrite. Returns
-    (sha256, archived path, size)."""
+# ---- archive ----------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    sha = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def archive_file(path: Path, archive_dir: Path) -> tuple[str, Path, int]:
+    """Copy the raw file to archive/<sha[:2]>/<sha><suffix>, never overwriting, safe when two
+    runs archive the same content at once. Returns (sha256, archived path, size)."""
+    sha = sha256_of(path)
     target = archive_dir / sha[:2] / f"{sha}{path.suffix.lower()}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".part")
-        shutil.copyfile(path, tmp)
+        tmp = target.parent / f".{sha}.{uuid.uuid4().hex[:8]}.part"
+        with path.open("rb") as src, tmp.open("wb") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
         tmp.replace(target)
     return sha, target, target.stat().st_size
 
 
-def identify(parsed: ParsedFile, name: str, tokens: dict[str, tuple[str, str]]) -> list[dict]:
-    """Rows of the file tagged with unit and period, from the hidden sheet's token, its
-    metadata, the CSV's own columns, or the file name `UNIT_2022-Q1...`, in that order."""
-    meta = parsed.meta
-    if meta.get("token") in tokens:
-        unit, period = tokens[meta["token"]]
-    elif meta.get("unit_code") and meta.get("period"):
-        unit, period = meta["unit_code"], meta["period"]
-    elif parsed.rows and all(r.get("unit") for r in parsed.rows):
-        return parsed.rows
-    elif m := _NAME.match(name):
-        unit, period = m["unit"].upper(), m["period"].upper()
-    else:
-        return []
-    return [{**r, "unit": unit, "period": period} for r in parsed.rows]
+@dataclass
+class _Item:
+    """One arrival as it goes through the batch."""
+
+    arrival: Arrival
+    sha: str
+    stored: Path
+    size: int
+    receipt_id: int = 0
+    outcome: Outcome | None = None  # set when the arrival is finished without a version
+    message: str = ""
+    unit: str | None = None
+    period: str | None = None
+    groups: list[Group] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    retry: bool = False
+    done: bool = False  # finished by an earlier run: nothing to store
 
 
-def _problem(rows: list[dict], rt: Runtime) -> str | None:
-    if not rows:
-        return (
-            "không xác định được đơn vị và kỳ báo cáo / cannot tell unit and period: dùng biểu "
-            "mẫu đã gửi kèm yêu cầu, hoặc đặt tên tệp MÃĐƠNVỊ_2022-Q1.xlsx"
-        )
-    expected = set(rt.cfg.expected_units(rt.report))
-    for r in rows:
-        if r["unit"] not in expected:
-            return (
-                f"mã đơn vị '{r['unit']}' không có trong danh sách đơn vị báo cáo / unknown unit "
-                f"code; mã hợp lệ: {', '.join(sorted(expected))}"
-            )
-        try:
-            p = Period.parse(r["period"])
-        except PeriodError as exc:
-            return str(exc)
-        if p.kind != rt.report.period_kind:
-            return (
-                f"kỳ '{r['period']}' không phải kỳ của báo cáo {rt.report.id} / wrong period kind"
-            )
-    return None
-
-
-def ingest_files(
-    rt: Runtime, paths: list[Path], *, now: dt.datetime, move_from: Path | None = None
+def ingest_arrivals(
+    rt: Runtime, arrivals: list[Arrival], *, now: dt.datetime
 ) -> list[IntakeResult]:
-    """Archive, identify, validate and store a batch of returned files."""
-    archived = [(path, *archive_file(path, rt.settings.archive_dir)) for path in paths]
-    with session_scope(rt.engine) as s:
-        tokens = crud.token_map(s)
-        known = crud.known_sha256(s, sha256s=[sha for _, sha, _, _ in archived])
-    results: list[IntakeResult] = []
-    staged: list[tuple[Receipt, list[dict]]] = []
-    closed: list[Receipt] = []
-    for path, sha, stored, size in archived:
-        receipt = Receipt(
-            arrival_key=f"once:{uuid.uuid4().hex}",
-            sha256=sha,
-            original_name=path.name,
-            archive_path=str(stored),
-            size=size,
-            received_at=now,
-            outcome="received",
-        )
-        outcome, message, rows = screen(rt, path, stored, size, sha in known, tokens)
-        known.add(sha)  # the same file twice in one batch is one submission
-        if rows:
-            staged.append((receipt, rows))
-        else:
-            receipt.outcome, receipt.message = outcome, message
-            closed.append(receipt)
-            results.append(IntakeResult(path.name, outcome, message=message))
-    with session_scope(rt.engine) as s:
-        for receipt in closed:
-            crud.add_receipt(s, row=receipt)
-    results += _store_batch(rt, staged, now)
-    if move_from is not None:
-        _move_processed(paths, move_from, now)
-    return results
-
-
-def screen(
-    rt: Runtime,
-    path: Path,
-    stored: Path,
-    size: int,
-    duplicate: bool,
-    tokens: dict[str, tuple[str, str]],
-) -> tuple[str, str, list[dict]]:
-    """(outcome, message, rows): rows tagged with unit and period when the file can be taken
-    in, else the reason in Vietnamese and English. Reads the archived copy, never the original."""
-    if duplicate:
-        return (
-            "duplicate",
-            (
-                "tệp giống hệt một lần gửi trước, không tạo phiên bản mới / "
-                "identical to an earlier submission"
-            ),
-            [],
-        )
-    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
-        return (
-            "refused",
-            (
-                f"định dạng {path.suffix or '(không có)'} không được hỗ trợ / "
-                "unsupported type; gửi .xlsx hoặc .csv"
-            ),
-            [],
-        )
-    if size > rt.settings.max_file_bytes:
-        return (
-            "refused",
-            (
-                f"tệp quá lớn ({size:,} byte) / file too large; giới hạn "
-                f"{rt.settings.max_file_bytes:,} byte"
-            ),
-            [],
-        )
-    try:
-        rows = identify(read_file(stored), path.name, tokens)
-    except FormError as exc:
-        return "unreadable", str(exc).replace(stored.name, path.name), []
-    problem = _problem(rows, rt)
-    return ("unidentified", problem, []) if problem else ("accepted", "", rows)
-
-
-def _move_processed(paths: list[Path], inbox: Path, now: dt.datetime) -> None:
-    """Inbox files leave for inbox/processed/ once taken in (their bytes are archived)."""
-    done = inbox / "processed"
-    done.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        if path.parent.resolve() == inbox.resolve():
-            target = done / f"{now.strftime('%Y%m%dT%H%M%S')}_{path.name}"
-            n = 1
-            while target.exists():  # never overwrite an earlier file of the same name
-                target = done / f"{now.strftime('%Y%m%dT%H%M%S')}_{n}_{path.name}"
-                n += 1
-            path.replace(target)
-
-
-def _store_batch(
-    rt: Runtime, staged: list[tuple[Receipt, list[dict]]], now: dt.datetime
-) -> list[IntakeResult]:
-    """Validate every staged file's values at once, then store one submission per unit and
-    period found (a CSV may carry several units)."""
-    if not staged:
+    """Archive, read, identify, validate and store a batch of arrivals; one result each."""
+    if not arrivals:
         return []
-    records = [
-        {**row, "sub": f"{n}:{row['unit']}:{row['period']}"}
-        for n, (_, rows) in enumerate(staged)
-        for row in rows
-    ]
-    obs = pd.DataFrame(records, columns=["sub", "unit", "period", "indicator", "raw", "cell"])
-    periods = {
-        code: ensure_period_row(rt.engine, rt.cfg, rt.report, Period.parse(code), now)
-        for code in obs["period"].unique()
-    }
+    items = [_Item(a, *archive_file(a.path, rt.settings.archive_dir)) for a in arrivals]
+    checkpoint("ingest.archived")
+    max_tries = rt.settings.max_read_attempts
     with session_scope(rt.engine) as s:
-        for receipt, _ in staged:
-            crud.add_receipt(s, row=receipt)
-    results: list[IntakeResult] = []
-    for year, year_obs in obs.groupby(obs["period"].str[:4]):
-        values, findings = validate(year_obs, rt.report, rt.cfg, rt.report.plans.get(int(year), {}))
-        values_by_sub = dict(tuple(values.groupby("sub")))
-        findings_by_sub = dict(tuple(findings.groupby("sub")))
-        for sub, first in year_obs.groupby("sub", sort=False).first().iterrows():
-            receipt = staged[int(sub.split(":")[0])][0]
-            results.append(
-                _store_one(
-                    rt,
-                    receipt,
-                    first["unit"],
-                    periods[first["period"]],
-                    values_by_sub.get(sub, values.iloc[:0]),
-                    findings_by_sub.get(sub, findings.iloc[:0]),
+        receipts = crud.ensure_receipts(
+            s,
+            rows=[
+                {
+                    "arrival_key": it.arrival.key,
+                    "source": it.arrival.source,
+                    "sender": it.arrival.sender,
+                    "attempts": 0,
+                    "sha256": it.sha,
+                    "original_name": it.arrival.name[:500],
+                    "archive_path": str(it.stored),
+                    "size": it.size,
+                    "received_at": now,
+                    "outcome": Outcome.RECEIVED,
+                    "message": "",
+                }
+                for it in items
+            ],
+        )
+        quarantined = crud.quarantined_sha256(s, sha256s={it.sha for it in items})
+    done_before: list[IntakeResult] = []
+    to_read: list[_Item] = []
+    for it in items:
+        receipt = receipts[it.arrival.key]
+        it.receipt_id = receipt.id
+        if receipt.outcome != Outcome.RECEIVED:  # finished by an earlier run that then died
+            it.done = True
+            done_before.append(
+                IntakeResult(
+                    it.arrival.name,
+                    receipt.outcome,
+                    receipt.unit_code or "",
+                    receipt.period_code or "",
+                    message=_join([receipt.message, "(đã tiếp nhận ở lần chạy trước)"]),
+                    arrival=it.arrival.key,
                 )
             )
-    _close_receipts(rt, staged, results)
-    return results
-
-
-def _close_receipts(
-    rt: Runtime, staged: list[tuple[Receipt, list[dict]]], results: list[IntakeResult]
-) -> None:
-    """A file is rejected if any of its submissions is; its unit is named when it had one."""
-    with session_scope(rt.engine) as s:
-        for receipt, rows in staged:
-            mine = [r for r in results if r.file == receipt.original_name]
-            units = {r["unit"] for r in rows}
-            receipt.outcome = (
-                "rejected" if any(r.outcome == "rejected" for r in mine) else "accepted"
+            continue
+        if it.sha in quarantined or receipt.attempts > max_tries:
+            it.outcome, it.message = Outcome.QUARANTINED, _quarantine_message(max_tries)
+        elif it.arrival.path.suffix.lower() not in ACCEPTED_SUFFIXES:
+            it.outcome = Outcome.REFUSED
+            it.message = (
+                f"Định dạng {it.arrival.path.suffix or '(không có)'} không dùng được: hãy gửi "
+                "biểu mẫu Excel (.xlsx) đã nhận kèm thư yêu cầu, hoặc tệp .csv."
             )
-            receipt.unit_code = units.pop() if len(units) == 1 else None
-            receipt.period_code = rows[0]["period"]
-            crud.add_receipt(s, row=receipt)
+        elif it.size > rt.settings.max_file_bytes:
+            it.outcome = Outcome.REFUSED
+            it.message = (
+                f"Tệp quá lớn ({vnformat.number(it.size)} byte, giới hạn "
+                f"{vnformat.number(rt.settings.max_file_bytes)} byte)."
+            )
+        else:
+            to_read.append(it)
+    outcomes = read_isolated(
+        [it.stored for it in to_read], ReadLimits.from_settings(rt.settings), workers=2
+    )
+    checkpoint("ingest.read")
+    directory = build_directory(rt)
+    for it, out in zip(to_read, outcomes, strict=True):
+        if out.crashed:
+            if receipts[it.arrival.key].attempts >= max_tries:
+                it.outcome, it.message = Outcome.QUARANTINED, _quarantine_message(max_tries)
+            else:
+                it.retry, it.message = True, out.error
+        elif out.parsed is None:
+            it.outcome, it.message = (
+                Outcome.UNREADABLE,
+                out.error.replace(it.stored.name, it.arrival.name),
+            )
+            it.unit, it.period = named_by(it.arrival.name, directory)
+        else:
+            it.groups, it.problems = identify(out.parsed, it.arrival, directory)
+            if not it.groups:
+                first = it.problems[0]
+                it.outcome, it.message = first.outcome, _join(p.message for p in it.problems)
+                it.unit, it.period = first.unit or None, first.period or None
+    results = _store(rt, [it for it in items if not it.done], directory, now)
+    checkpoint("ingest.stored")
+    return done_before + results
 
 
-def _store_one(
-    rt: Runtime,
-    receipt: Receipt,
-    unit: str,
-    period_row,
-    values: pd.DataFrame,
-    findings: pd.DataFrame,
-) -> IntakeResult:
-    """One new version for the unit: values and findings bulk-inserted, and when it is
-    rejected, the message to the unit queued in the same transaction."""
-    period = Period.parse(period_row.code)
-    errors = findings[findings["severity"] == "error"]
-    status = "rejected" if len(errors) else "valid"
-    late = receipt.received_at > period_row.unit_deadline
-    value_rows = [
+def _quarantine_message(tries: int) -> str:
+    return (
+        f"Tệp làm trình đọc dừng {tries} lần nên được để riêng (cách ly), không đọc nữa. "
+        "Hãy mở tệp bằng Excel, chép số liệu vào biểu mẫu gốc đã nhận kèm thư yêu cầu rồi gửi lại."
+    )
+
+
+def _join(texts: Iterable[str]) -> str:
+    seen: list[str] = []
+    for t in texts:
+        if t not in seen:
+            seen.append(t)
+    return " ".join(seen)
+
+
+def _observations(items: list[_Item]) -> pd.DataFrame:
+    records = [
         {
-            "indicator": r.indicator,
-            "value_num": None if pd.isna(r.value_num) else float(r.value_num),
-            "value_text": r.value_text,
-            "cell": r.cell,
+            "sub": f"{n}:{g.unit}:{g.period}",
+            "unit": g.unit,
+            "period": g.period,
+            "indicator": str(r.get("indicator", "")),
+            "raw": r.get("raw"),
+            "cell": r.get("cell", ""),
+            "problem": r.get("problem"),
         }
-        for r in values.itertuples()
+        for n, it in enumerate(items)
+        for g in it.groups
+        for r in g.rows
     ]
-    finding_rows = [
+    columns = ["sub", "unit", "period", "indicator", "raw", "cell", "problem"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Values and findings of every staged submission, one validation per year of plans."""
+    values, findings = [], []
+    for year, year_obs in obs.groupby(obs["period"].str[:4]):
+        v, f = validate(year_obs, rt.report, rt.cfg, rt.report.plans.get(int(year), {}))
+        values.append(v)
+        findings.append(f)
+    return pd.concat(values), pd.concat(findings)
+
+
+@dataclass
+class _Checked:
+    """Validation of the batch: typed values and findings by submission key `n:unit:period`."""
+
+    values: dict[str, pd.DataFrame]
+    findings: dict[str, pd.DataFrame]
+
+    def counts(self, key: str) -> tuple[int, int]:
+        found = self.findings.get(key)
+        if found is None:
+            return 0, 0
+        errors = int((found["severity"] == "error").sum())
+        return errors, len(found) - errors
+
+
+@dataclass
+class _NewVersion:
+    item: int  # index of the arrival in the batch
+    group: Group
+    key: str  # n:unit:period
+    row: dict  # the submission row to insert
+
+
+def _store(rt: Runtime, items: list[_Item], d: Directory, now: dt.datetime) -> list[IntakeResult]:
+    """Validate the staged groups and store everything in one transaction (retried when a
+    concurrent run stored a version of the same unit first)."""
+    obs = _observations(items)
+    checked = _Checked({}, {})
+    if len(obs):
+        values, findings = _validated(rt, obs)
+        checked = _Checked(dict(tuple(values.groupby("sub"))), dict(tuple(findings.groupby("sub"))))
+    for attempt in range(STORE_TRIES):
+        try:
+            with session_scope(rt.engine) as s:
+                return _store_in(rt, s, items, d, checked, now)
+        except sa.exc.IntegrityError:
+            if attempt == STORE_TRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
+    """New versions, their values and findings, the receipts closed and the rejections
+    queued: the statements of one transaction."""
+    staged = [
+        (n, it, g)
+        for n, it in enumerate(items)
+        if it.outcome is None and not it.retry
+        for g in it.groups
+    ]
+    new, results = _plan_versions(s, staged, d, checked, now)
+    ids = crud.insert_submissions(s, rows=[v.row for v in new])
+    value_rows, finding_rows, messages = [], [], []
+    for sub_id, v in zip(ids, new, strict=True):
+        it = items[v.item]
+        value_rows += _value_rows(checked.values.get(v.key), sub_id)
+        found = checked.findings.get(v.key)
+        rows = [] if found is None else _finding_rows(found, v.group.unit)
+        finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
+        if v.row["status"] == SubmissionStatus.REJECTED:
+            messages += rejection_messages(
+                rt,
+                v.group.unit,
+                Period.parse(v.group.period),
+                v.row["version"],
+                it.arrival.name,
+                rows,
+                d.periods[v.group.period].unit_deadline,
+            )
+    crud.add_values(s, rows=value_rows)
+    closes, out = [], []
+    for n, it in enumerate(items):
+        if it.retry:
+            out.append(
+                IntakeResult(it.arrival.name, "retry", message=it.message, arrival=it.arrival.key)
+            )
+            continue
+        close, mine, problem_findings = _close(it, results.get(n, []))
+        closes.append(close)
+        finding_rows += problem_findings
+        out += mine
+    messages += [
+        m
+        for it in items
+        if it.outcome == Outcome.UNREADABLE and it.unit
+        for m in unreadable_messages(rt, it, d)
+    ]
+    crud.add_findings(s, findings=finding_rows)
+    crud.close_receipts(s, updates=closes)
+    crud.enqueue(s, messages=messages)
+    return out
+
+
+def _plan_versions(
+    s, staged: list[tuple[int, _Item, Group]], d: Directory, checked: _Checked, now: dt.datetime
+) -> tuple[list[_NewVersion], dict[int, list[IntakeResult]]]:
+    """A version number for each new content, all units at once; content already stored
+    for its unit and period (or twice in this batch) is a duplicate."""
+    period_ids = {code: d.periods[code].id for code in {g.period for _, _, g in staged}}
+    keys = [(period_ids[g.period], g.unit, it.sha) for _, it, g in staged]
+    existing = crud.existing_content(s, keys=keys)
+    versions = crud.latest_versions(s, pairs=[(p, u) for p, u, _ in keys])
+    new: list[_NewVersion] = []
+    results: dict[int, list[IntakeResult]] = {}
+    taken: set[tuple[int, str, str]] = set()
+    for (n, it, g), key in zip(staged, keys, strict=True):
+        if key in existing or key in taken:
+            old = existing.get(key)
+            results.setdefault(n, []).append(
+                IntakeResult(
+                    it.arrival.name,
+                    Outcome.DUPLICATE,
+                    g.unit,
+                    g.period,
+                    old[1] if old else 0,
+                    message="Tệp giống hệt một lần gửi trước; không tạo phiên bản mới.",
+                    arrival=it.arrival.key,
+                )
+            )
+            continue
+        taken.add(key)
+        version = versions.get(key[:2], 0) + 1
+        versions[key[:2]] = version
+        sub_key = f"{n}:{g.unit}:{g.period}"
+        errors, warnings = checked.counts(sub_key)
+        late = now > d.periods[g.period].unit_deadline
+        row = {
+            "period_id": key[0],
+            "unit_code": g.unit,
+            "version": version,
+            "receipt_id": it.receipt_id,
+            "sha256": it.sha,
+            "credential": g.credential,
+            "received_at": now,
+            "late": late,
+            "status": SubmissionStatus.REJECTED if errors else SubmissionStatus.VALID,
+        }
+        new.append(_NewVersion(n, g, sub_key, row))
+        outcome = Outcome.REJECTED if errors else Outcome.ACCEPTED
+        results.setdefault(n, []).append(
+            IntakeResult(
+                it.arrival.name,
+                outcome,
+                g.unit,
+                g.period,
+                version,
+                late,
+                errors,
+                warnings,
+                arrival=it.arrival.key,
+            )
+        )
+    return new, results
+
+
+_PRECEDENCE = (Outcome.REJECTED, Outcome.ACCEPTED, Outcome.DUPLICATE)
+
+
+def _close(it: _Item, stored: list[IntakeResult]) -> tuple[dict, list[IntakeResult], list[dict]]:
+    """The receipt's final outcome, the arrival's results and the findings of its problems.
+    A file is rejected if any of its submissions is; its unit is named when it had one."""
+    problems = (
+        it.problems
+        if it.outcome is None
+        else [Problem(it.outcome, it.message, it.unit or "", it.period or "")]
+    )
+    mine = stored + [
+        IntakeResult(
+            it.arrival.name, p.outcome, p.unit, p.period, message=p.message, arrival=it.arrival.key
+        )
+        for p in problems
+    ]
+    found = {r.outcome for r in stored}
+    outcome = next((o for o in _PRECEDENCE if o in found), None) or problems[0].outcome
+    units = {r.unit for r in mine if r.unit}
+    periods = [r.period for r in mine if r.period]
+    close = {
+        "id": it.receipt_id,
+        "outcome": outcome,
+        "unit_code": units.pop() if len(units) == 1 else None,
+        "period_code": periods[0] if periods else None,
+        "message": _join(r.message for r in mine if r.message),
+    }
+    findings = [
+        {
+            "receipt_id": it.receipt_id,
+            "submission_id": None,
+            "unit_code": p.unit or None,
+            "indicator": "",
+            "cell": "",
+            "rule": str(p.outcome),
+            "severity": "error",
+            "message_vi": p.message,
+            "message_en": "",
+        }
+        for p in problems
+    ]
+    return close, mine, findings
+
+
+def _value_rows(vals: pd.DataFrame | None, sub_id: int) -> list[dict]:
+    if vals is None:
+        return []
+    return [
+        {
+            "submission_id": sub_id,
+            "indicator": ind,
+            "value_num": None if pd.isna(num) else float(num),
+            "value_text": text,
+            "cell": cell,
+        }
+        for ind, num, text, cell in zip(
+            vals["indicator"], vals["value_num"], vals["value_text"], vals["cell"], strict=True
+        )
+    ]
+
+
+def _finding_rows(found: pd.DataFrame, unit: str) -> list[dict]:
+    return [
         {
             "unit_code": unit,
-            "indicator": f.indicator,
-            "cell": f.cell,
-            "rule": f.rule,
-            "severity": f.severity,
-            "message_vi": f.message_vi,
-            "message_en": f.message_en,
+            "indicator": ind,
+            "cell": cell,
+            "rule": rule,
+            "severity": sev,
+            "message_vi": vi,
+            "message_en": en,
         }
-        for f in findings.itertuples()
-    ]
-    with session_scope(rt.engine) as s:
-        version = crud.next_version(s, period_id=period_row.id, unit_code=unit)
-        sub = crud.add_submission(
-            s,
-            row=Submission(
-                period_id=period_row.id,
-                unit_code=unit,
-                version=version,
-                receipt_id=receipt.id,
-                sha256=receipt.sha256,
-                received_at=receipt.received_at,
-                late=late,
-                status=status,
-            ),
-            values=value_rows,
-            findings=[{**f, "receipt_id": receipt.id} for f in finding_rows],
+        for ind, cell, rule, sev, vi, en in zip(
+            found["indicator"],
+            found["cell"],
+            found["rule"],
+            found["severity"],
+            found["message_vi"],
+            found["message_en"],
+            strict=True,
         )
-        if status == "rejected":
-            crud.enqueue(
-                s,
-                messages=rejection_messages(
-                    rt,
-                    unit,
-                    period,
-                    sub,
-                    receipt.original_name,
-                    finding_rows,
-                    period_row.unit_deadline,
-                ),
-            )
-    outcome = "rejected" if status == "rejected" else "accepted"
-    return IntakeResult(
-        receipt.original_name,
-        outcome,
-        unit,
-        period.code,
-        version,
-        late,
-        len(errors),
-        len(findings) - len(errors),
-    )
+    ]
+
+
+MAX_FINDINGS_IN_MESSAGE = 20
 
 
 def rejection_messages(
     rt: Runtime,
     unit_code: str,
     period: Period,
-    sub: Submission,
+    version: int,
     file_name: str,
     findings: list[dict],
     deadline: dt.datetime,
 ) -> list[dict]:
+    """The message telling the unit what is wrong: at most the first findings and a count,
+    so a file with a hundred thousand mistakes is still a short mail."""
     unit = rt.cfg.unit_map[unit_code]
     last_day = as_vn(deadline) - dt.timedelta(seconds=1)
+    errors = [f for f in findings if f["severity"] == "error"]
+    warnings = [f for f in findings if f["severity"] == "warning"]
     subject, body = compose(
         rt.env,
         "messages/rejection.txt",
@@ -365,14 +547,16 @@ def rejection_messages(
         unit=unit,
         period=period,
         report=rt.report,
-        version=sub.version,
+        version=version,
         file_name=file_name,
-        errors=[f for f in findings if f["severity"] == "error"],
-        warnings=[f for f in findings if f["severity"] == "warning"],
+        errors=errors[:MAX_FINDINGS_IN_MESSAGE],
+        warnings=warnings[: max(0, MAX_FINDINGS_IN_MESSAGE - len(errors))],
+        error_count=len(errors),
+        more=max(0, len(findings) - MAX_FINDINGS_IN_MESSAGE),
         deadline=vnformat.date(last_day.date()),
     )
     return messages_for(
-        key=f"rejection:{rt.report.id}:{period.code}:{unit_code}:v{sub.version}",
+        key=f"rejection:{rt.report.id}:{period.code}:{unit_code}:v{version}",
         kind="rejection",
         period_code=period.code,
         unit_code=unit_code,
@@ -383,9 +567,52 @@ def rejection_messages(
     )
 
 
+def unreadable_messages(rt: Runtime, it: _Item, d: Directory) -> list[dict]:
+    """Tell the unit a file bearing its name could not be read: to its registered contacts
+    (not to whoever sent the file), once per file content."""
+    unit = rt.cfg.unit_map[it.unit]
+    period = Period.parse(it.period)
+    last_day = as_vn(d.periods[period.code].unit_deadline) - dt.timedelta(seconds=1)
+    subject, body = compose(
+        rt.env,
+        "messages/unreadable.txt",
+        body=rt.cfg.body,
+        unit=unit,
+        period=period,
+        report=rt.report,
+        file_name=it.arrival.name,
+        reason=it.message,
+        form_name=f"{unit.code}_{period.code}.xlsx",
+        deadline=vnformat.date(last_day.date()),
+    )
+    return messages_for(
+        key=f"unreadable:{rt.report.id}:{period.code}:{unit.code}:{it.sha[:16]}",
+        kind="rejection",
+        period_code=period.code,
+        unit_code=unit.code,
+        recipient=unit.code,
+        contacts=unit.contacts,
+        subject=subject,
+        body=body,
+    )
+
+
+def ingest_files(
+    rt: Runtime, paths: list[Path], *, now: dt.datetime, unit: str | None = None
+) -> list[IntakeResult]:
+    """Take in files named on the command line (not moved); `unit` files them for that unit."""
+    return ingest_arrivals(rt, arrivals_from_paths(paths, unit=unit), now=now)
+
+
+def intake_summary(results: list[dict]) -> dict[str, int]:
+    """How many files ended how, for the run's log."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[str(r["outcome"])] = counts.get(str(r["outcome"]), 0) + 1
+    return counts
+
+
 @task(name="ingest-files", cache_policy=NO_CACHE)
-def ingest_files_task(
-    rt: Runtime, paths: list[Path], now: dt.datetime, move_from: Path | None = None
-) -> list[dict]:
-    """Archive, validate and store a batch of returned files."""
-    return [asdict(r) for r in ingest_files(rt, paths, now=now, move_from=move_from)]
+def ingest_arrivals_task(rt: Runtime, arrivals: list[Arrival], now: dt.datetime) -> list[dict]:
+    """Archive, validate and store a batch of received files."""
+    return [asdict(r) for r in ingest_arrivals(rt, arrivals, now=now)]

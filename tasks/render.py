@@ -17,7 +17,16 @@ from openpyxl.styles import Alignment, Font
 
 from baocao import vnformat
 from baocao.config import Body, ReportDef
-from baocao.document import Block, Document, Layout, Run, Signer, parse_inline
+from baocao.document import (
+    Block,
+    Document,
+    Layout,
+    Run,
+    Signer,
+    parse_inline,
+    plain,
+    verbatim,
+)
 from baocao.docx_writer import write_docx
 from baocao.periods import Period
 from baocao.templating import render_string
@@ -45,7 +54,7 @@ def format_figures(values: dict[str, object], report: ReportDef) -> dict[str, st
         elif ind.type == "date":
             out[code] = vnformat.date(value)
         elif ind.type == "text":
-            out[code] = str(value)
+            out[code] = verbatim(str(value))  # a unit's words: printed as typed
         else:
             out[code] = vnformat.number(value, ind.decimals, ind.pad)
     return out
@@ -69,8 +78,10 @@ def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
         for k, v in result.values.items()
         if v is not None
     }
-    texts = {
-        i.code: (result.values.get(i.code) or i.default or "")
+    texts = {  # a unit's words are printed as typed; the definition's default is markup
+        i.code: verbatim(str(result.values[i.code]))
+        if result.values.get(i.code)
+        else i.default or ""
         for i in report.indicators
         if i.type == "text"
     }
@@ -119,7 +130,7 @@ def build_document(
     if report.preamble:
         blocks.append(_block(_fill(env, report.preamble, ctx, "preamble")))
     for n, section in enumerate(report.sections):
-        heading = _fill(env, section.heading, ctx, f"sections[{n}].heading")
+        heading = plain(_fill(env, section.heading, ctx, f"sections[{n}].heading"))
         blocks.append(
             Block("heading1" if section.level == 1 else "heading2", (Run(heading, bold=True),))
         )
@@ -140,7 +151,7 @@ def build_document(
         motto=body.motto,
         place_date=f"{body.place}, {vnformat.long_date(report_date)}",
         doc_type="BÁO CÁO",
-        title=_fill(env, report.title, ctx, "title"),
+        title=plain(_fill(env, report.title, ctx, "title")),
         blocks=tuple(blocks),
         footnotes=footnotes,
         recipients=recipients,
@@ -151,7 +162,7 @@ def build_document(
 
 def render_title(env: Environment, result: Consolidated, report: ReportDef, body: Body) -> str:
     """The report's title for this period ("Kết quả ... Quý I/2022 ...")."""
-    return _fill(env, report.title, text_context(result, report, body), "title")
+    return plain(_fill(env, report.title, text_context(result, report, body), "title"))
 
 
 def content_digest(doc: Document, result: Consolidated) -> str:

@@ -27,6 +27,9 @@ FINDING_COLUMNS = [
     "message_vi",
     "message_en",
 ]
+# Where an indicator sets no `max`, the largest value taken as plausible: a count of dossiers
+# or people above a billion, or an amount above 10^12 (of the indicator's unit), is a typo.
+SANE_MAX = {"integer": 1e9, "decimal": 1e12, "percent": 100.0}
 _VI_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+(,\d+)?$")
 
 
@@ -36,16 +39,18 @@ def parse_number(raw: object) -> float | None:
     if raw is None or isinstance(raw, bool):
         return None
     if isinstance(raw, int | float | np.integer | np.floating):
-        return None if pd.isna(raw) else float(raw)
+        return float(raw) if np.isfinite(raw) else None
     text = str(raw).strip().replace(" ", "").replace("\u00a0", "").rstrip("%")
     if not text:
         return None
     if _VI_NUMBER.match(text):
-        return float(text.replace(".", "").replace(",", "."))
-    try:
-        return float(text)
-    except ValueError:
-        return None
+        number = float(text.replace(".", "").replace(",", "."))
+    else:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    return number if np.isfinite(number) else None  # "1e400" is not a number anyone means
 
 
 def parse_date(raw: object) -> dt.date | None:
@@ -115,7 +120,37 @@ def convert_values(
                 f"Indicator code '{row['indicator']}' at {row['cell']} is not on this unit's form; ignored.",
             )
         )
-    obs = obs[known].drop_duplicates(["sub", "indicator"], keep="first").copy()
+    obs = obs[known]
+    if "problem" not in obs.columns:
+        obs = obs.assign(problem=None)
+    dup = obs.duplicated(["sub", "indicator"], keep=False)
+    for (_sub, code), rows in obs[dup].groupby(["sub", "indicator"], sort=False):
+        ind, first = inds[code], rows.iloc[0]
+        cells = ", ".join(str(c) for c in rows["cell"])
+        findings.append(
+            _finding(
+                first,
+                "duplicate",
+                "error",
+                f"Ô {cells}: chỉ tiêu {ind.label} xuất hiện {len(rows)} lần trong tệp; "
+                "chỉ giữ một dòng cho mỗi chỉ tiêu rồi gửi lại.",
+                f"{code} appears {len(rows)} times ({cells}); keep one row per indicator.",
+            )
+        )
+    obs = obs.drop_duplicates(["sub", "indicator"], keep="first").copy()
+    formula = obs["problem"].eq("formula_no_value")
+    for _, row in obs[formula].iterrows():
+        ind = inds[row["indicator"]]
+        findings.append(
+            _finding(
+                row,
+                "formula_no_value",
+                "error",
+                f"Ô {row['cell']}, {ind.label}: ô có công thức nhưng tệp không lưu kết quả tính. "
+                "Mở tệp bằng Excel để Excel tính lại, lưu rồi gửi lại.",
+                f"{row['cell']}: a formula without a computed value; open in Excel, save, resend.",
+            )
+        )
     obs["type"] = obs["indicator"].map(lambda c: inds[c].type)
     obs["blank"] = obs["raw"].map(_blank)
     typed = [
@@ -153,7 +188,7 @@ def convert_values(
         )
     for _, row in obs[obs["value_num"].notna() & obs["type"].ne("date")].iterrows():
         ind, value = inds[row["indicator"]], row["value_num"]
-        low, high = ind.min, ind.max
+        low, high = ind.min, ind.max if ind.max is not None else SANE_MAX.get(ind.type)
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = (
                 f"[{'' if low is None else vnformat.number(low, 3).rstrip('0').rstrip(',')}; "
@@ -169,7 +204,7 @@ def convert_values(
                 )
             )
 
-    present = obs[~obs["blank"]].groupby("sub")["indicator"].apply(set).to_dict()
+    present = obs[~obs["blank"] | formula].groupby("sub")["indicator"].apply(set).to_dict()
     for sub, unit in obs[["sub", "unit"]].drop_duplicates().itertuples(index=False):
         for ind in cfg.indicators_of(report, unit):
             if ind.required and ind.code not in present.get(sub, set()):

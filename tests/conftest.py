@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import select
 
+from baocao import crud
+from baocao.db import session_scope
+from baocao.models import Submission
 from baocao.periods import Period, parse_moment
+from baocao.returns import as_returned, example_unit
 from baocao.runtime import Runtime, build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.collect import open_period
@@ -44,13 +49,74 @@ def open_example(rt: Runtime) -> dict:
     return open_period(rt, period=PERIOD, units=None, now=parse_moment(str(MANIFEST["open_at"])))
 
 
+def request_tokens(rt: Runtime, period: Period = PERIOD) -> dict[str, str]:
+    """Unit code -> the form code of its request for the period."""
+    with session_scope(rt.engine) as s:
+        row = crud.get_period(s, report_id=rt.report.id, code=period.code)
+        return {u: r.token for u, r in crud.requests_for(s, period_id=row.id).items()}
+
+
+def returned(rt: Runtime, names: list[str], period: Period = PERIOD) -> list[Path]:
+    """The example files as their units send them back: each with its request's form code
+    (written beside the data folder, under the same names)."""
+    tokens = request_tokens(rt, period)
+    folder = rt.settings.data_dir.parent / "returned"
+    return [
+        folder / n  # made once: the same file sent again is the same bytes
+        if (folder / n).exists()
+        else as_returned(SUBMISSIONS / n, folder / n, tokens, example_unit(SUBMISSIONS / n))
+        for n in names
+    ]
+
+
 def ingest_waves(rt: Runtime) -> list[IntakeResult]:
     """Every arrival wave of the manifest, in order, each at its own time."""
     results: list[IntakeResult] = []
     for wave in MANIFEST["arrivals"]:
-        paths = [SUBMISSIONS / name for name in wave["files"]]
+        paths = returned(rt, wave["files"])
         results += ingest_files(rt, paths, now=parse_moment(str(wave["at"])))
     return results
+
+
+def concurrent_intake(settings, tmp_path):
+    """Two runs take in copies of the same returned files at the same moment."""
+    import threading
+
+    from tasks.intake import ingest_files
+
+    rt = build_runtime(settings=settings)
+    open_example(rt)
+    names = [n for wave in MANIFEST["arrivals"][:2] for n in wave["files"]]
+    files = returned(rt, names)
+    copies = []
+    for f in files:
+        copy = tmp_path / "copies" / f"copy of {f.name}"
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(f.read_bytes())
+        copies.append(copy)
+    now = parse_moment("2022-03-14T17:00")
+    barrier, results, errors = threading.Barrier(2), {}, []
+
+    def run(label, paths):
+        try:
+            barrier.wait()
+            results[label] = ingest_files(rt, paths, now=now)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("a", files)),
+        threading.Thread(target=run, args=("b", copies)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    with session_scope(rt.engine) as s:
+        subs = list(s.exec(select(Submission.unit_code, Submission.version, Submission.sha256)))
+    rt.engine.dispose()
+    return subs, results
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +134,17 @@ def _isolated_environment(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("BAOCAO_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    for key in ("BAOCAO_DATABASE_URL", "BAOCAO_CONFIG_DIR", "BAOCAO_INBOX_DIR", "BAOCAO_MAIL_URL"):
+    # tests hand flows config folders they copied into pytest's temporary folders
+    mp.setenv("BAOCAO_ALLOWED_CONFIG_DIRS", str(tmp_path_factory.getbasetemp()))
+    for key in (
+        "BAOCAO_DATABASE_URL",
+        "BAOCAO_CONFIG_DIR",
+        "BAOCAO_INBOX_DIR",
+        "BAOCAO_MAIL_URL",
+        "BAOCAO_PREFECT_AUTH",
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_SERVER_API_AUTH_STRING",
+    ):
         mp.delenv(key, raising=False)
     yield
     mp.undo()

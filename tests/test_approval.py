@@ -1,8 +1,10 @@
 """Approval before dispatch, answered through the same API the Prefect UI uses (the
-session's real Prefect API server); the decision is stored in baocao's own database."""
+session's real Prefect API server); each approver gets a one-time code by mail, a decision
+counts only with it, and it is stored in baocao's own database."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -13,7 +15,7 @@ from baocao.mailcatcher import MailCatcher
 from baocao.models import RenderedReport
 from baocao.runtime import build_runtime
 from baocao.settings import get_settings
-from tests.conftest import APPROVAL_ON, PERIOD, edited_config, ingest_waves, open_example
+from tests.conftest import APPROVAL_ON, edited_config, ingest_waves, open_example
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +47,25 @@ def _publish_in_background(config, result: dict) -> threading.Thread:
     return thread
 
 
-def _answer_when_paused(run_input: dict, timeout: float = 90) -> None:
+def _code(mail: MailCatcher, approver_address: str) -> str:
+    """The one-time code in the newest approval message the approver received."""
+    for m in reversed(mail.received):
+        if m.rcpt == [approver_address] and "Mã duyệt" in m.subject:
+            return re.search(r"ông/bà:\D{0,40}?(\d{6,8})", m.text()).group(1)
+    raise AssertionError(f"no approval code reached {approver_address}")
+
+
+CHU_TICH = "chutich@sontay.quangngai.gov.vn"
+CHANH_VP = "chanhvanphong@sontay.quangngai.gov.vn"
+
+
+def _reports(mail: MailCatcher) -> list:
+    return [m for m in mail.received if "Mã duyệt" not in m.subject]
+
+
+def _answer_when_paused(run_input, timeout: float = 90) -> None:
+    """Resume the paused run with `run_input` (a dict, or a function called once the run
+    has paused, e.g. to read the code that was mailed before the pause)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -62,7 +82,8 @@ def _answer_when_paused(run_input: dict, timeout: float = 90) -> None:
                 )
             )
             if paused:
-                client.resume_flow_run(paused[0].id, run_input=run_input)
+                answer = run_input() if callable(run_input) else run_input
+                client.resume_flow_run(paused[0].id, run_input=answer)
                 return
             time.sleep(0.5)
     raise AssertionError("the publish run never paused for approval")
@@ -75,11 +96,20 @@ def test_approved_report_is_dispatched_and_decision_stored(approval_setup, tmp_p
         result: dict = {}
         thread = _publish_in_background(config, result)
         _answer_when_paused(
-            {"decision": "approve", "decided_by": "Nguyễn Ngọc Trân", "comment": "Đồng ý"}
+            lambda: {
+                "approver": "chu-tich",
+                "code": _code(mail, CHU_TICH),
+                "decision": "approve",
+                "comment": "Đồng ý",
+            }
         )
         thread.join(120)
         assert result["out"]["status"] == "approved" and result["out"]["sent"] == 6
-        assert len(mail.received) == 6
+        assert len(_reports(mail)) == 6
+        assert sorted(m.rcpt[0] for m in mail.received if m not in _reports(mail)) == [
+            CHANH_VP,
+            CHU_TICH,
+        ]
     with session_scope(rt.engine) as s:
         [row] = s.query(RenderedReport).all()
         assert (row.status, row.decided_by, row.comment) == (
@@ -97,15 +127,67 @@ def test_sent_back_keeps_the_draft_and_sends_nothing(approval_setup, tmp_path, m
         result: dict = {}
         thread = _publish_in_background(config, result)
         _answer_when_paused(
-            {"decision": "send_back", "decided_by": "Văn phòng", "comment": "Sửa mục II.5"}
+            lambda: {
+                "approver": "chanh-van-phong",
+                "code": _code(mail, CHANH_VP),
+                "decision": "send_back",
+                "comment": "Sửa mục II.5",
+            }
         )
         thread.join(120)
         assert result["out"]["status"] == "sent_back" and result["out"]["sent"] == 0
-        assert mail.received == []
+        assert _reports(mail) == []
     with session_scope(rt.engine) as s:
         [row] = s.query(RenderedReport).all()
         assert (row.status, row.comment) == ("sent_back", "Sửa mục II.5")
     assert (rt.settings.reports_dir / "cchc-quarterly" / "2022-Q1" / "v1" / "report.docx").is_file()
+
+
+def test_a_wrong_code_is_asked_again_and_three_keep_the_draft(
+    approval_setup, tmp_path, monkeypatch
+):
+    """Knowing the API is not enough: a resume with a made-up code or name does not approve;
+    the run asks again, and after three tries the draft stays and nothing is sent."""
+    rt, config = approval_setup
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        result: dict = {}
+        thread = _publish_in_background(config, result)
+        for answer in (
+            {"approver": "chu-tich", "code": "000000", "decision": "approve"},
+            {"approver": "Nguyễn Ngọc Trân", "code": "123456", "decision": "approve"},
+            {"approver": "chu-tich", "code": "999999", "decision": "approve"},
+        ):
+            _answer_when_paused(answer)
+        thread.join(120)
+        assert result["out"]["status"] == "draft" and result["out"]["sent"] == 0
+        assert _reports(mail) == []
+    with session_scope(rt.engine) as s:
+        [row] = s.query(RenderedReport).all()
+        assert (row.status, row.decided_by) == ("draft", None)
+
+
+def test_a_right_code_after_a_wrong_one_approves(approval_setup, tmp_path, monkeypatch):
+    rt, config = approval_setup
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        result: dict = {}
+        thread = _publish_in_background(config, result)
+        _answer_when_paused(
+            lambda: {
+                "approver": "chu-tich",
+                "code": _code(mail, CHANH_VP),  # someone else's code is not mine
+                "decision": "approve",
+            }
+        )
+        _answer_when_paused(
+            lambda: {"approver": "chu-tich", "code": _code(mail, CHU_TICH), "decision": "approve"}
+        )
+        thread.join(120)
+        assert result["out"]["status"] == "approved" and len(_reports(mail)) == 6
+    with session_scope(rt.engine) as s:
+        [row] = s.query(RenderedReport).all()
+        assert (row.status, row.decided_by) == ("approved", "Nguyễn Ngọc Trân")
 
 
 def test_no_decision_in_time_keeps_the_draft(approval_setup, tmp_path, monkeypatch):
@@ -127,56 +209,42 @@ def test_no_decision_in_time_keeps_the_draft(approval_setup, tmp_path, monkeypat
             as_of="2022-04-05T09:00",
             config_dir=str(config),
         )
-        assert out["status"] == "timed_out" and out["sent"] == 0 and mail.received == []
+        assert out["status"] == "timed_out" and out["sent"] == 0 and _reports(mail) == []
     with session_scope(rt.engine) as s:
         [row] = s.query(RenderedReport).all()
         assert row.status == "timed_out" and row.decided_by is None
 
 
-def test_approved_from_the_command_line_is_sent_without_a_pause(
+def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
     approval_setup, tmp_path, monkeypatch
 ):
-    import datetime as dt
-
     from typer.testing import CliRunner
 
-    from baocao.cli import app
-    from flows.publish_report import publish_report
-    from tasks.consolidate import consolidate_period
-    from tasks.publish import render_version
-
-    rt, config = approval_setup
-    render_version(
-        rt,
-        consolidate_period(rt, PERIOD),
-        dt.date(2022, 4, 5),
-        dt.datetime(2022, 4, 5, 2, tzinfo=dt.UTC),
-    )
-    result = CliRunner().invoke(
-        app, ["approve", "2022-Q1", "--by", "Nguyễn Ngọc Trân", "--config", str(config)]
-    )
-    assert result.exit_code == 0 and "approved by Nguyễn Ngọc Trân" in result.output
-    with MailCatcher(tmp_path / "mail") as mail:
-        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
-        out = publish_report(
-            period="2022-Q1",
-            report_date="2022-04-05",
-            as_of="2022-04-05T09:00",
-            config_dir=str(config),
-        )
-        assert out["status"] == "approved" and out["sent"] == 6 and len(mail.received) == 6
-
-
-def test_without_a_ui_the_draft_waits_for_baocao_approve(approval_setup, tmp_path, monkeypatch):
     import flows.publish_report as publish_module
+    from baocao.cli import app
 
     rt, config = approval_setup
-    monkeypatch.setattr(
-        publish_module, "can_pause", lambda: False
-    )  # as on Prefect's temporary server
+    monkeypatch.setattr(publish_module, "can_pause", lambda: False)  # Prefect's temporary server
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
-        out = publish_module.publish_report(
-            period="2022-Q1", as_of="2022-04-05T09:00", config_dir=str(config)
-        )
-        assert out["status"] == "draft" and out["sent"] == 0 and mail.received == []
+
+        def publish():
+            return publish_module.publish_report(
+                period="2022-Q1",
+                report_date="2022-04-05",
+                as_of="2022-04-05T09:00",
+                config_dir=str(config),
+            )
+
+        out = publish()
+        assert out["status"] == "draft" and out["sent"] == 0 and _reports(mail) == []
+        assert sorted(m.rcpt[0] for m in mail.received) == [CHANH_VP, CHU_TICH]
+        cli = ["approve", "2022-Q1", "--by", "chu-tich", "--config", str(config), "--code"]
+        refused = CliRunner().invoke(app, [*cli, "12345678"])
+        assert refused.exit_code == 2 and "mã không đúng" in refused.output
+        assert publish()["sent"] == 0  # still a draft; the codes sent before still hold
+        assert len(mail.received) == 2
+        result = CliRunner().invoke(app, [*cli, _code(mail, CHU_TICH)])
+        assert result.exit_code == 0 and "approved by Nguyễn Ngọc Trân" in result.output
+        out = publish()
+        assert out["status"] == "approved" and out["sent"] == 6 and len(_reports(mail)) == 6

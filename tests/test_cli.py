@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from baocao.cli import app
+from baocao.db import MARKER
+from tests.conftest import edited_config
 
 runner = CliRunner()
 VERBS = ["demo", "open", "ingest", "remind", "publish", "status", "form", "serve"]
@@ -69,11 +75,11 @@ def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
 def test_status_shows_the_findings_of_a_rejected_unit(tmp_path, monkeypatch):
     from baocao.periods import parse_moment
     from tasks.intake import ingest_files
-    from tests.conftest import SUBMISSIONS, make_runtime, open_example
+    from tests.conftest import make_runtime, open_example, returned
 
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
-    ingest_files(rt, [SUBMISSIONS / "TCKH_2022-Q1.xlsx"], now=parse_moment("2022-03-14T16:40"))
+    ingest_files(rt, returned(rt, ["TCKH_2022-Q1.xlsx"]), now=parse_moment("2022-03-14T16:40"))
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["status", "2022-Q1"])
@@ -92,5 +98,150 @@ def test_serve_names_a_server_that_does_not_answer(monkeypatch):
 
 def test_approve_before_anything_is_rendered_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
-    result = runner.invoke(app, ["approve", "2022-Q1", "--by", "Văn phòng"])
+    result = runner.invoke(app, ["approve", "2022-Q1", "--by", "chu-tich", "--code", "123456"])
     assert result.exit_code == 2 and "baocao publish 2022-Q1" in result.output
+
+
+def _baocao(*args: str, data: Path, **env: str) -> tuple[int, list[str]]:
+    """The real command in its own process (Prefect's console logs included): exit code and
+    the non-empty lines of its output."""
+    run_env = {
+        **os.environ,
+        "BAOCAO_DATA_DIR": str(data),
+        "PREFECT_HOME": str(data.parent / "prefect-home"),
+        "COLUMNS": "80",
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "baocao.cli", *args],
+        capture_output=True,
+        text=True,
+        env=run_env,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    return done.returncode, [line for line in out.splitlines() if line.strip()]
+
+
+def _one_error_line(code: int, lines: list[str]) -> str:
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("Lỗi / error: ")
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_config_mistake_never_reaches_prefect(tmp_path):
+    """Before the pre-flight, `open` printed this line after a Prefect traceback."""
+    config = edited_config(
+        tmp_path / "config",
+        "schedule.yaml",
+        "unit_deadline_working_days_after_cutoff: 2",
+        "unit_deadline_working_days_after_cutoff: -2",
+    )
+    line = _one_error_line(
+        *_baocao("open", "2022-Q1", "--config", str(config), data=tmp_path / "data")
+    )
+    assert "schedule.yaml: key `unit_deadline_working_days_after_cutoff`: phải ≥ 0" in line
+    assert not (tmp_path / "prefect-home" / "prefect.db").exists()  # no Prefect was started
+
+
+@pytest.mark.slow
+def test_a_deleted_store_is_refused_not_recreated(tmp_path):
+    data = tmp_path / "data"
+    assert (
+        runner.invoke(app, ["status", "2022-Q1"], env={"BAOCAO_DATA_DIR": str(data)}).exit_code == 0
+    )
+    for name in ("baocao.sqlite", "baocao.sqlite-wal", "baocao.sqlite-shm"):
+        (data / name).unlink(missing_ok=True)
+    line = _one_error_line(*_baocao("open", "2022-Q1", data=data))
+    assert "baocao.sqlite" in line and "restore it from backup" in line and MARKER in line
+    assert not (data / "baocao.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_a_corrupt_store_is_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "baocao.sqlite").write_bytes(b"\x00garbage" * 512)
+    line = _one_error_line(*_baocao("open", "2022-Q1", data=data))
+    assert "not a valid database" in line and str(data / "baocao.sqlite") in line
+
+
+@pytest.mark.slow
+def test_postgresql_down_is_one_line(tmp_path):
+    from baocao.mailcatcher import free_port
+
+    port = free_port()
+    url = f"postgresql://postgres:pw-123@127.0.0.1:{port}/test"
+    line = _one_error_line(*_baocao("remind", data=tmp_path / "data", BAOCAO_DATABASE_URL=url))
+    assert f"127.0.0.1:{port}" in line and "PostgreSQL" in line and "pw-123" not in line
+
+
+@pytest.mark.slow
+def test_prefect_api_down_is_one_line(tmp_path):
+    from baocao.mailcatcher import free_port
+
+    api = f"http://127.0.0.1:{free_port()}/api"
+    line = _one_error_line(*_baocao("open", "2022-Q1", data=tmp_path / "data", PREFECT_API_URL=api))
+    assert api in line and "PREFECT_API_URL" in line
+
+
+# In process (fast): every flow verb checks config, store and parameters before Prefect.
+
+
+def _fails_before_prefect(args: list[str], data: Path, monkeypatch) -> str:
+    import baocao.errors
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
+    monkeypatch.setenv("COLUMNS", "400")
+
+    def no_prefect():  # the last pre-flight step; a mistake must stop the command before it
+        raise AssertionError("the pre-flight reached the Prefect check")
+
+    monkeypatch.setattr(baocao.errors, "require_prefect_api", no_prefect)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "verb", [["open", "2022-Q1"], ["remind"], ["publish", "2022-Q1"], ["ingest"]]
+)
+def test_every_flow_verb_checks_the_config_first(verb, tmp_path, monkeypatch):
+    config = edited_config(
+        tmp_path / "config",
+        "schedule.yaml",
+        "open_working_days_before_cutoff: 5",
+        "# open_working_days_before_cutoff: 5",
+    )
+    out = _fails_before_prefect([*verb, "--config", str(config)], tmp_path / "data", monkeypatch)
+    assert "key `open_working_days_before_cutoff`: bắt buộc / required" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["open", "2022-Q1", "-u", "NOPE"], "['NOPE']"),
+        (["remind", "2022-H1"], "2022-H1"),
+        (["open", "2022-Q1", "--as-of", "tomorrow"], "tomorrow"),
+        (["publish", "2022-Q1", "--date", "31/02/2022"], "31/02/2022"),
+        (["ingest", "nope.xlsx"], "nope.xlsx"),
+    ],
+)
+def test_flow_parameters_are_checked_before_prefect(args, named, tmp_path, monkeypatch):
+    assert named in _fails_before_prefect(args, tmp_path / "data", monkeypatch)
+
+
+def test_a_deleted_store_is_refused_by_the_reading_verbs(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
+    monkeypatch.setenv("COLUMNS", "400")
+    assert runner.invoke(app, ["status", "2022-Q1"]).exit_code == 0
+    (data / "baocao.sqlite").unlink()
+    for args in (
+        ["status", "2022-Q1"],
+        ["form", "NV", "2022-Q1", "--out", str(tmp_path / "f.xlsx")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "restore it from backup" in result.output
+    assert not (data / "baocao.sqlite").exists()

@@ -142,3 +142,78 @@ def test_escalation_to_an_unknown_office(tmp_path):
         )
     )
     assert "schedule.yaml" in msg and "reminders.escalate_to" in msg and "chairman_ofice" in msg
+
+
+SCHEDULE_KEYS = [
+    "open_working_days_before_cutoff",
+    "unit_deadline_working_days_after_cutoff",
+    "report_deadline_working_days_after_cutoff",
+    "province_report_day",
+]
+
+
+def _without_line(tmp_path: Path, file: str, key: str) -> Path:
+    """A copy of the bundled config with the line of `key` left out of `file`."""
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    path = root / file
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [ln for ln in lines if not ln.lstrip().startswith(f"{key}:")]
+    assert len(kept) == len(lines) - 1, f"{key} not once in {file}"
+    path.write_text("".join(kept), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("key", SCHEDULE_KEYS)
+def test_a_missing_deadline_is_required_not_defaulted(tmp_path, key):
+    msg = _error(_without_line(tmp_path, "schedule.yaml", key))
+    assert msg == f"{tmp_path / 'config' / 'schedule.yaml'}: key `{key}`: bắt buộc / required"
+
+
+@pytest.mark.parametrize(
+    "key", ["working_days_before", "overdue_every_working_days", "escalate_after_working_days"]
+)
+def test_a_missing_reminder_policy_key_is_required(tmp_path, key):
+    msg = _error(_without_line(tmp_path, "schedule.yaml", key))
+    assert "schedule.yaml" in msg and f"`reminders.{key}`: bắt buộc / required" in msg
+
+
+def test_the_reminders_block_is_required(tmp_path):
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    path = root / "schedule.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index("reminders:")] + "approval_required: false\n")
+    assert "`reminders`: bắt buộc / required" in _error(root)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "bound"),  # the message quotes the value given (after `bound`)
+    [
+        ("unit_deadline_working_days_after_cutoff: 2", "unit_deadline_working_days_after_cutoff: -2", "unit_deadline_working_days_after_cutoff", "≥ 0"),
+        ("report_deadline_working_days_after_cutoff: 4", "report_deadline_working_days_after_cutoff: -1", "report_deadline_working_days_after_cutoff", "≥ 0"),
+        ("open_working_days_before_cutoff: 5", "open_working_days_before_cutoff: 0", "open_working_days_before_cutoff", "≥ 1"),
+        ("working_days_before: [7, 3, 1]", "working_days_before: [7, 0, -1]", "reminders.working_days_before.1", "> 0"),
+        ("overdue_every_working_days: 2", "overdue_every_working_days: 0", "reminders.overdue_every_working_days", "≥ 1"),
+        ("escalate_after_working_days: 3", "escalate_after_working_days: -3", "reminders.escalate_after_working_days", "≥ 0"),
+        ("approval_timeout_hours: 72", "approval_timeout_hours: 0", "approval_timeout_hours", "> 0"),
+        ("province_report_day: 20", "province_report_day: 31", "province_report_day", "≤ 28"),
+    ],
+)  # fmt: skip
+def test_impossible_schedule_values_are_refused(tmp_path, old, new, key, bound):
+    msg = _error(_broken(tmp_path, "schedule.yaml", old, new))
+    assert "schedule.yaml" in msg and f"`{key}`: phải {bound}" in msg
+    got = new.replace("[7, 0, -1]", "0").split(": ")[1]
+    assert f"(có / got {got})" in msg
+
+
+def test_a_deadline_in_words_is_refused(tmp_path):
+    msg = _error(
+        _broken(
+            tmp_path,
+            "schedule.yaml",
+            "unit_deadline_working_days_after_cutoff: 2",
+            "unit_deadline_working_days_after_cutoff: two",
+        )
+    )
+    assert "`unit_deadline_working_days_after_cutoff`: phải là số nguyên" in msg and "'two'" in msg

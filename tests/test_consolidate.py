@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from baocao.periods import Period, parse_moment
+from tasks.collect import open_period
 from tasks.consolidate import (
     IncompleteError,
     consolidate_frames,
@@ -19,7 +20,7 @@ from tasks.consolidate import (
     require_complete,
 )
 from tasks.intake import ingest_files
-from tests.conftest import PERIOD, ingest_waves, make_runtime
+from tests.conftest import PERIOD, ingest_waves, make_runtime, open_example
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +200,11 @@ def test_previous_period_comparison(tmp_path):
         "MOTCUA,2021-Q4,tthc_dang_giai_quyet,10\n",
         encoding="utf-8",
     )
-    [r] = ingest_files(rt, [q4], now=parse_moment("2021-12-15T09:00"))
+    q4_opened = parse_moment("2021-12-06T08:00")
+    open_period(rt, period=Period.parse("2021-Q4"), units=["MOTCUA"], now=q4_opened)
+    [r] = ingest_files(rt, [q4], now=parse_moment("2021-12-15T09:00"), unit="MOTCUA")
     assert (r.outcome, r.unit, r.period) == ("accepted", "MOTCUA", "2021-Q4")
+    open_example(rt)
     ingest_waves(rt)
     assert Period.parse("2022-Q1").previous() == Period.parse("2021-Q4")
     result = consolidate_period(rt, PERIOD)

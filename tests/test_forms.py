@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
+import struct
+import unicodedata
 import zipfile
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
 
 from baocao.config import load_config
-from baocao.forms import FORM_SHEET, META_SHEET, FormError, build_form, read_file
+from baocao.forms import FORM_SHEET, META_SHEET, FormError, ReadLimits, build_form, read_file
 from baocao.periods import Period, end_of_day
-from baocao.settings import PROJECT_ROOT
+from baocao.settings import PROJECT_ROOT, get_settings
 
 CFG = load_config(PROJECT_ROOT / "config")
 REPORT = CFG.report()
@@ -171,9 +175,7 @@ HOSTILE = {
     "notexcel.xlsx": _zip_not_xlsx,
     "truncated.xlsx": lambda: (f := _form())[: len(f) // 2],
     "noheader.xlsx": _xlsx_without_header,
-    "latin1.csv": lambda: (
-        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nSON-LONG,2022-Q1,tthc_tiep_nhan,6\nghi chú: café,,,\n"
-    ).encode("latin-1", errors="replace"),
+    "binary.csv": lambda: b"don_vi,ky_bao_cao\x00\x01\x02\xff\xfe\x81\x8d\x07" * 50,
     "report.pdf": lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
     "empty.csv": lambda: b"",
     "wrongcols.csv": lambda: b"a,b,c\n1,2,3\n",
@@ -195,11 +197,23 @@ def test_hostile_file_gives_form_error_naming_the_file(tmp_path, name):
     assert name in str(exc.value)
 
 
-def test_latin1_csv_says_utf8(tmp_path):
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(HOSTILE["latin1.csv"]())
+def test_undecodable_csv_says_utf8(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(HOSTILE["binary.csv"]())
     with pytest.raises(FormError, match="UTF-8"):
         read_file(path)
+
+
+def test_latin1_csv_reads_as_windows_codepage(tmp_path):
+    """Not UTF-8, but Windows-1258/1252 gives clean text: read it, and say so."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nSON-LONG,2022-Q1,tthc_tiep_nhan,6\n"
+        "SON-LONG,2022-Q1,ghi_chu,café\n".encode("latin-1")
+    )
+    parsed = read_file(path)
+    assert parsed.encoding == "cp1258"
+    assert [r["raw"] for r in parsed.rows] == ["6", "café"]
 
 
 def test_missing_header_says_which_columns(tmp_path):
@@ -213,4 +227,461 @@ def test_pdf_is_unsupported(tmp_path):
     path = tmp_path / "report.PDF"
     path.write_bytes(b"%PDF-1.4")
     with pytest.raises(FormError, match=r"'\.pdf'"):
+        read_file(path)
+
+
+# ---- limits: what a file may cost to read --------------------------------------------------
+
+_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def raw_xlsx(sheet_data: str, *, sheets: int = 1, strings: list[str] | None = None) -> bytes:
+    """A minimal .xlsx written by hand (what a hostile or odd tool may send): `sheet_data` is
+    the inside of the first sheet's <sheetData>; the others are empty."""
+    names = [FORM_SHEET] + [f"S{i}" for i in range(2, sheets + 1)]
+    rels_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sheet.main+xml"/>'
+            + "".join(
+                f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                for i in range(1, sheets + 1)
+            )
+            + "</Types>",
+        )
+        zf.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rels_ns}/officeDocument" Target="xl/workbook.xml"/>'
+            "</Relationships>",
+        )
+        zf.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{_NS}" xmlns:r="{rels_ns}"><sheets>'
+            + "".join(
+                f'<sheet name="{n}" sheetId="{i}" r:id="rId{i}"/>'
+                for i, n in enumerate(names, start=1)
+            )
+            + "</sheets></workbook>",
+        )
+        zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(
+                f'<Relationship Id="rId{i}" Type="{rels_ns}/worksheet" '
+                f'Target="worksheets/sheet{i}.xml"/>'
+                for i in range(1, sheets + 1)
+            )
+            + (
+                f'<Relationship Id="rIdS" Type="{rels_ns}/sharedStrings" '
+                'Target="sharedStrings.xml"/>'
+                if strings
+                else ""
+            )
+            + "</Relationships>",
+        )
+        if strings:
+            zf.writestr(
+                "xl/sharedStrings.xml",
+                f'<sst xmlns="{_NS}">'
+                + "".join(f"<si><t>{s}</t></si>" for s in strings)
+                + "</sst>",
+            )
+        for i in range(1, sheets + 1):
+            data = sheet_data if i == 1 else ""
+            zf.writestr(
+                f"xl/worksheets/sheet{i}.xml",
+                f'<worksheet xmlns="{_NS}"><sheetData>{data}</sheetData></worksheet>',
+            )
+    return buf.getvalue()
+
+
+def far_cell_xlsx(with_a1: bool = True) -> bytes:
+    """The IT officer's 7 kB file: a cell at XFD1048576 (with A1 filled too, calamine would
+    allocate 16,384 x 1,048,576 cells, 512 GiB, and abort the process)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = FORM_SHEET
+    if with_a1:
+        ws["A1"] = "Báo cáo"
+    ws["XFD1048576"] = 1
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("with_a1", [False, True])
+def test_far_out_cell_is_refused_before_calamine(tmp_path, with_a1):
+    path = tmp_path / "far.xlsx"
+    path.write_bytes(far_cell_xlsx(with_a1))
+    assert path.stat().st_size < 10_000
+    with pytest.raises(FormError) as exc:
+        read_file(path)
+    msg = str(exc.value)
+    assert msg.startswith("far.xlsx: sheet BaoCao có ô ở XFD1048576, ngoài vùng biểu mẫu")
+    assert "chép số liệu vào biểu mẫu gốc rồi gửi lại" in msg
+
+
+def test_cells_spread_over_a_huge_area_are_refused(tmp_path):
+    """Each cell within the row and column limits, but the rectangle calamine would
+    allocate (26 x 150,000) is over max_cells."""
+    path = tmp_path / "spread.xlsx"
+    path.write_bytes(
+        raw_xlsx(
+            '<row r="1"><c r="A1"><v>1</v></c></row><row r="150000"><c r="Z150000"><v>2</v></c></row>'
+        )
+    )
+    with pytest.raises(FormError, match=r"trải từ ô A1 đến Z150000 \(3\.900\.000 ô"):
+        read_file(path)
+
+
+def test_cells_without_r_are_placed_as_calamine_places_them(tmp_path):
+    """Rows and cells without `r` follow the previous ones: the scan must not be fooled."""
+    cells = "<c><v>1</v></c>" * 250  # the 201st is GS1, past max_columns=200
+    path = tmp_path / "wide.xlsx"
+    path.write_bytes(raw_xlsx(f"<row>{cells}</row>"))
+    with pytest.raises(FormError, match=r"có ô ở GS1, ngoài vùng biểu mẫu"):
+        read_file(path)
+
+
+def test_empty_styled_cells_far_out_do_not_count(tmp_path):
+    """Excel leaves formatted but empty cells anywhere; calamine skips them, so may we."""
+    path = tmp_path / "styled.xlsx"
+    path.write_bytes(
+        raw_xlsx(
+            '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>5</v></c></row>'
+            '<row r="1048576"><c r="XFD1048576" s="1"/></row>',
+            strings=["Mã chỉ tiêu", "Giá trị", "tthc_pakn"],
+        )
+    )
+    assert read_file(path).rows == [{"indicator": "tthc_pakn", "raw": 5, "cell": "BaoCao!B2"}]
+
+
+def test_too_many_sheets(tmp_path):
+    path = tmp_path / "sheets.xlsx"
+    path.write_bytes(raw_xlsx("", sheets=6))
+    with pytest.raises(FormError, match="hơn 5 sheet"):
+        read_file(path, ReadLimits(max_sheets=5))
+
+
+def test_too_many_zip_entries(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n in range(30):
+            zf.writestr(f"junk/{n}.xml", "<a/>")
+    path = tmp_path / "entries.xlsx"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(FormError, match="30 mục, quá giới hạn 20"):
+        read_file(path, ReadLimits(max_zip_entries=20))
+
+
+def _bomb(size: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b" " * size)
+    return buf.getvalue()
+
+
+def test_zip_bomb_refused_by_ratio(tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(_bomb(20_000_000))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(FormError, match="zip bomb"):
+        read_file(path)
+
+
+def test_zip_bomb_refused_by_inflated_size(tmp_path):
+    path = tmp_path / "big.xlsx"
+    path.write_bytes(_bomb(3_000_000))
+    with pytest.raises(FormError, match=r"giải nén quá lớn \(3\.000\.000 byte"):
+        read_file(path, ReadLimits(max_uncompressed_bytes=1_000_000))
+
+
+def test_zip_lying_about_its_size_is_caught(tmp_path):
+    """The directory says 1,000 bytes; the stream inflates to 5 MB."""
+    data = bytearray(_bomb(5_000_000))
+    local = data.find(b"PK\x03\x04")
+    central = data.find(b"PK\x01\x02")
+    struct.pack_into("<I", data, local + 22, 1000)
+    struct.pack_into("<I", data, central + 24, 1000)
+    path = tmp_path / "liar.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormError, match="giải nén ra nhiều hơn 1.000 byte khai báo"):
+        read_file(path)
+
+
+def test_corrupted_bytes_inside_a_form(tmp_path):
+    data = bytearray(_form())
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename)
+    for k in range(start + 20, start + 60):
+        data[k] ^= 0x5A
+    path = tmp_path / "flipped.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormError, match="flipped.xlsx: tệp bị hỏng"):
+        read_file(path)
+
+
+def test_password_protected_xlsx(tmp_path):
+    """Excel saves a workbook with a password as an OLE file, not a zip."""
+    path = tmp_path / "locked.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000))
+    with pytest.raises(FormError, match="locked.xlsx: tệp có mật khẩu"):
+        read_file(path)
+
+
+def test_missing_file_is_a_form_error(tmp_path):
+    with pytest.raises(FormError, match="gone.xlsx: không mở được tệp"):
+        read_file(tmp_path / "gone.xlsx")
+
+
+def test_limits_from_settings(monkeypatch):
+    monkeypatch.setenv("BAOCAO_READ_MAX_ROWS", "5000")
+    monkeypatch.setenv("BAOCAO_READ_SECONDS_PER_FILE", "2.5")
+    limits = ReadLimits.from_settings(get_settings())
+    assert limits.max_rows == 5000 and limits.seconds_per_file == 2.5
+    assert limits.max_cells == ReadLimits().max_cells
+    monkeypatch.delenv("BAOCAO_READ_MAX_ROWS")
+    monkeypatch.delenv("BAOCAO_READ_SECONDS_PER_FILE")
+    assert ReadLimits.from_settings(get_settings()) == ReadLimits()
+
+
+def ods_file(path: Path, rows_xml: str) -> Path:
+    """An OpenDocument sheet: the pre-checks do not scan these, the worker's limits must."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr(
+            "META-INF/manifest.xml",
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
+            ' manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-'
+            'type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest'
+            ':full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>',
+        )
+        zf.writestr(
+            "content.xml",
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:'
+            '1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:'
+            'oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+            '<office:spreadsheet><table:table table:name="BaoCao">'
+            + rows_xml
+            + "</table:table></office:spreadsheet></office:body></office:document-content>",
+        )
+    return path
+
+
+def test_ods_with_millions_of_repeated_cells_is_refused_before_calamine(tmp_path):
+    bomb = ods_file(
+        tmp_path / "bomb.ods",
+        '<table:table-row table:number-rows-repeated="9000"><table:table-cell table:number-'
+        'columns-repeated="10000" office:value-type="float" office:value="1"/></table:table-row>',
+    )
+    with pytest.raises(
+        FormError, match="bomb.ods: sheet BaoCao có ô ở NTP9000, ngoài vùng biểu mẫu"
+    ):
+        read_file(bomb)
+    spread = ods_file(
+        tmp_path / "spread.ods",
+        '<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-'
+        'columns-repeated="30"><text:p>x</text:p></table:table-cell></table:table-row>',
+    )
+    with pytest.raises(FormError, match=r"hơn 2\.000\.000 ô có dữ liệu"):
+        read_file(spread)
+
+
+def test_ods_as_libreoffice_writes_it(tmp_path):
+    """LibreOffice pads a sheet with repeated empty rows and cells to the sheet's end."""
+    path = ods_file(
+        tmp_path / "libre.ods",
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>Mã chỉ tiêu'
+        '</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>Giá '
+        'trị</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1022"/>'
+        '</table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>'
+        'tthc_pakn</text:p></table:table-cell><table:table-cell office:value-type="float" '
+        'office:value="5"/><table:table-cell table:number-columns-repeated="1022"/>'
+        '</table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-'
+        'cell table:number-columns-repeated="1024"/></table:table-row>',
+    )
+    assert read_file(path).rows == [{"indicator": "tthc_pakn", "raw": 5.0, "cell": "BaoCao!B2"}]
+
+
+# ---- formulas and positions ----------------------------------------------------------------
+
+
+def test_formula_without_calculated_value_is_flagged(tmp_path):
+    """openpyxl (and other tools) write formulas Excel never calculated: <f> with an empty
+    <v>; the unit must hear that, not "not filled in"."""
+    wb = load_workbook(io.BytesIO(_form(prefill={"tc_thu_nsnn": 82.5})))
+    ws = wb[FORM_SHEET]
+    codes = {ws[f"B{r}"].value: r for r in range(8, 8 + len(TCKH_INDICATORS))}
+    row = codes["tc_chi_nsnn"]
+    ws[f"E{row}"] = f"=E{row + 1}+E{row + 2}"
+    buf = io.BytesIO()
+    wb.save(buf)
+    path = tmp_path / "formula.xlsx"
+    path.write_bytes(buf.getvalue())
+    parsed = read_file(path)
+    got = {r["indicator"]: r for r in parsed.rows}
+    assert got["tc_chi_nsnn"] == {
+        "indicator": "tc_chi_nsnn",
+        "raw": None,
+        "cell": f"BaoCao!E{row}",
+        "problem": "formula_no_value",
+    }
+    assert got["tc_thu_nsnn"]["raw"] == 82.5 and "problem" not in got["tc_thu_nsnn"]
+    assert sum("problem" in r for r in parsed.rows) == 1
+    assert parsed.meta["unit_code"] == "TCKH"
+
+
+def test_calculated_formulas_are_values(tmp_path):
+    """Excel's own files: a formula with its cached value is that value; a formula that
+    calculated "" (t="str", empty <v>) is a real blank; only a bare <f> is flagged."""
+    path = tmp_path / "excel.xlsx"
+    path.write_bytes(
+        raw_xlsx(
+            '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><f>1+4</f><v>5</v></c></row>'
+            '<row r="3"><c r="A3" t="s"><v>3</v></c><c r="B3" t="str"><f>""</f><v></v></c></row>'
+            '<row r="4"><c r="A4" t="s"><v>4</v></c><c r="B4"><f>B2*2</f></c></row>'
+            '<row r="5"><c r="A5" t="s"><v>5</v></c><c r="B5" s="2"/></row>',
+            strings=["Mã chỉ tiêu", "Giá trị", "a", "b", "c", "d"],
+        )
+    )
+    rows = read_file(path).rows
+    assert [(r["indicator"], r["raw"], r.get("problem")) for r in rows] == [
+        ("a", 5, None),
+        ("b", "", None),
+        ("c", None, "formula_no_value"),
+        ("d", "", None),
+    ]
+    assert rows[2]["cell"] == "BaoCao!B4"
+
+
+def test_cell_names_when_the_sheet_does_not_start_at_a1(tmp_path):
+    """calamine's grid starts at the first used cell; cell names are still the sheet's."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = FORM_SHEET
+    ws["C4"], ws["D4"] = "Mã chỉ tiêu", "Giá trị"
+    ws["C5"], ws["D5"] = "tthc_pakn", 3
+    ws["C6"], ws["D6"] = "tthc_tiep_nhan", "=D5+1"
+    buf = io.BytesIO()
+    wb.save(buf)
+    path = tmp_path / "moved.xlsx"
+    path.write_bytes(buf.getvalue())
+    rows = read_file(path).rows
+    assert [(r["cell"], r.get("problem")) for r in rows] == [
+        ("BaoCao!D5", None),
+        ("BaoCao!D6", "formula_no_value"),
+    ]
+
+
+# ---- CSV encodings, the form-code column, size ------------------------------------------
+
+_VN = "Xã Sơn Long; Ủy ban nhân dân: hội đồng, báo cáo quý"
+_TONES = "\u0300\u0301\u0303\u0309\u0323"
+
+
+def _cp1258(text: str) -> bytes:
+    """Windows-1258 as Windows writes it: vowels with their hats precomposed, tone marks as
+    combining characters after them."""
+    out = bytearray()
+    for ch in text:
+        try:
+            out += ch.encode("cp1258")
+        except UnicodeEncodeError:
+            marks = unicodedata.normalize("NFD", ch)
+            base = unicodedata.normalize("NFC", "".join(c for c in marks if c not in _TONES))
+            out += (base + "".join(c for c in marks if c in _TONES)).encode("cp1258")
+    return bytes(out)
+
+
+def _vn_csv(sep: str = ",") -> str:
+    rows = [
+        ["don_vi", "ky_bao_cao", "ma_chi_tieu", "gia_tri"],
+        ["SON-LONG", "2022-Q1", "tthc_tiep_nhan", "6"],
+        ["SON-LONG", "2022-Q1", "ghi_chu", _VN],
+    ]
+    return "\r\n".join(sep.join(f'"{c}"' if sep in c else c for c in r) for r in rows) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    "encoding, data",
+    [
+        ("utf-8", _vn_csv().encode("utf-8")),
+        ("utf-8-sig", _vn_csv().encode("utf-8-sig")),
+        ("utf-16-le", codecs.BOM_UTF16_LE + _vn_csv("\t").encode("utf-16-le")),  # Unicode Text
+        ("utf-16-be", codecs.BOM_UTF16_BE + _vn_csv().encode("utf-16-be")),
+        ("utf-16-le", _vn_csv().encode("utf-16-le")),  # no BOM: told by its NUL bytes
+        ("utf-16-be", _vn_csv(";").encode("utf-16-be")),
+        ("cp1258", _cp1258(_vn_csv())),
+    ],
+)
+def test_csv_encodings_keep_vietnamese_text(tmp_path, encoding, data):
+    path = tmp_path / "vn.csv"
+    path.write_bytes(data)
+    parsed = read_file(path)
+    assert parsed.encoding == encoding
+    assert [r["raw"] for r in parsed.rows] == ["6", _VN]
+    assert parsed.rows[1]["cell"] == "D3"
+
+
+def test_cp1258_bytes_are_not_utf8():
+    data = _cp1258(_VN)
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    assert unicodedata.normalize("NFC", data.decode("cp1258")) == _VN
+
+
+def test_csv_form_code_column_becomes_token(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text(
+        "Đơn vị;Kỳ báo cáo;Mã chỉ tiêu;Giá trị;Mã biểu mẫu\n"
+        "SON-LONG;2022-Q1;tthc_pakn;0;tok-sl\n"
+        "SON-MAU;2022-Q1;tthc_pakn;2;\n",
+        encoding="utf-8",
+    )
+    rows = read_file(path).rows
+    assert [(r["unit"], r["raw"], r["token"]) for r in rows] == [
+        ("SON-LONG", "0", "tok-sl"),
+        ("SON-MAU", "2", ""),
+    ]
+    other = tmp_path / "token.csv"
+    other.write_text("token,unit,period,indicator,value\nabc,NV,2022-Q1,x,1\n", encoding="utf-8")
+    assert read_file(other).rows[0]["token"] == "abc"
+
+
+def test_province_csv_of_100000_rows(tmp_path):
+    lines = ["don_vi,ky_bao_cao,ma_chi_tieu,gia_tri,ma_bieu_mau"]
+    lines += [f"XA-{n // 40:05d},2022-Q1,ct_{n % 40:02d},{n},tok-{n // 40}" for n in range(100_000)]
+    path = tmp_path / "province.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parsed = read_file(path)
+    assert len(parsed.rows) == 100_000
+    assert parsed.rows[-1] == {
+        "unit": "XA-02499",
+        "period": "2022-Q1",
+        "indicator": "ct_39",
+        "raw": "99999",
+        "cell": "D100001",
+        "token": "tok-2499",
+    }
+    with pytest.raises(FormError, match=r"province.csv: CSV có hơn 99\.999 dòng"):
+        read_file(path, ReadLimits(max_rows=99_999))
+
+
+def test_csv_with_too_many_columns(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri," + ",".join(f"x{i}" for i in range(300)) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FormError, match="304 cột"):
         read_file(path)

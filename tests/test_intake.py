@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -13,9 +17,20 @@ from sqlmodel import select
 from baocao.db import session_scope
 from baocao.models import Finding, OutboxMessage, Receipt, ReportingPeriod, Submission
 from baocao.periods import Period, parse_moment
+from baocao.settings import PROJECT_ROOT
 from tasks.collect import open_period
-from tasks.intake import ingest_files
-from tests.conftest import MANIFEST, PERIOD, SUBMISSIONS, ingest_waves, make_runtime, open_example
+from tasks.inbox import claim_inbox, finish_claim
+from tasks.intake import Arrival, ingest_arrivals, ingest_files
+from tests.conftest import (
+    MANIFEST,
+    PERIOD,
+    concurrent_intake,
+    ingest_waves,
+    make_runtime,
+    open_example,
+    request_tokens,
+    returned,
+)
 
 LATER = parse_moment("2022-03-15T08:00")
 ALL_FILES = [name for wave in MANIFEST["arrivals"] for name in wave["files"]]
@@ -103,8 +118,9 @@ def test_renamed_file_identified_by_its_hidden_sheet(intake):
 
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_every_file_is_archived_byte_for_byte(intake, name):
-    content = (SUBMISSIONS / name).read_bytes()
-    target = archived_path(intake.rt, content, (SUBMISSIONS / name).suffix.lower())
+    sent = intake.rt.settings.data_dir.parent / "returned" / name  # as the unit sent it
+    content = sent.read_bytes()
+    target = archived_path(intake.rt, content, sent.suffix.lower())
     assert target.parent.parent == intake.rt.settings.data_dir / "archive"
     assert target.read_bytes() == content
     [receipt] = receipts(intake.rt, name)
@@ -134,16 +150,22 @@ def test_unreadable_file_is_archived_and_recorded(intake, tmp_path):
 def test_same_file_again_is_a_duplicate(intake, tmp_path):
     before = submissions(intake.rt, "NV")
     again = tmp_path / "NV lan 2.xlsx"
-    again.write_bytes((SUBMISSIONS / "NV_2022-Q1.xlsx").read_bytes())
-    results = ingest_files(intake.rt, [SUBMISSIONS / "NV_2022-Q1.xlsx", again], now=LATER)
-    assert [r.outcome for r in results] == ["duplicate", "duplicate"]
+    [first] = returned(intake.rt, ["NV_2022-Q1.xlsx"])
+    again.write_bytes(first.read_bytes())
+    results = ingest_files(intake.rt, [first, again], now=LATER)
+    # the same file given again is the same arrival (its earlier result); a copy is a duplicate
+    assert [r.outcome for r in results] == ["accepted", "duplicate"]
+    assert len(receipts(intake.rt, first.name)) == 1
     assert submissions(intake.rt, "NV") == before
     assert len(before) == 1
     assert [r.outcome for r in receipts(intake.rt, "NV lan 2.xlsx")] == ["duplicate"]
 
 
 def test_rejected_file_again_is_a_duplicate(intake):
-    [r] = ingest_files(intake.rt, [SUBMISSIONS / "TCKH_2022-Q1.xlsx"], now=LATER)
+    [sent] = returned(intake.rt, ["TCKH_2022-Q1.xlsx"])
+    copy = sent.parent / "TCKH lan nua.xlsx"
+    copy.write_bytes(sent.read_bytes())
+    [r] = ingest_files(intake.rt, [copy], now=LATER)
     assert r.outcome == "duplicate"
     assert len(submissions(intake.rt, "TCKH")) == 2
 
@@ -156,8 +178,6 @@ def test_unknown_unit_code_is_unidentified(intake, tmp_path):
     [r] = ingest_files(intake.rt, [path], now=LATER)
     assert r.outcome == "unidentified"
     assert "'ZZZ'" in r.message
-    for code in intake.rt.cfg.expected_units(intake.rt.report):
-        assert code in r.message
     [receipt] = receipts(intake.rt, "ZZZ_2022-Q1.csv")
     assert receipt.outcome == "unidentified"
     assert submissions(intake.rt, "ZZZ") == []
@@ -219,13 +239,14 @@ def test_open_period_with_unknown_unit(intake):
 
 def test_malformed_csv_does_not_stop_the_batch(tmp_path):
     rt = make_runtime(tmp_path / "data")
+    open_example(rt)
     bad = tmp_path / "SON-DUNG_2022-Q1.csv"
     bad.write_bytes(
         b'don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nSON-DUNG,2022-Q1,tthc_pakn,"'
         + b"9" * 200_000
         + b'"\n'
     )
-    results = ingest_files(rt, [bad, SUBMISSIONS / "MOTCUA_2022-Q1.xlsx"], now=LATER)
+    results = ingest_files(rt, [bad, *returned(rt, ["MOTCUA_2022-Q1.xlsx"])], now=LATER)
     assert [(r.file, r.outcome) for r in results] == [
         ("SON-DUNG_2022-Q1.csv", "unreadable"),
         ("MOTCUA_2022-Q1.xlsx", "accepted"),
@@ -256,17 +277,303 @@ def test_issued_form_identified_by_token(tmp_path):
     )
 
 
-def test_inbox_files_move_to_processed_without_overwriting(tmp_path):
-    import shutil
+# ---- the inbox folder: claims ----------------------------------------------------------
 
+
+def test_inbox_files_move_to_processed_without_overwriting(tmp_path):
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     now = parse_moment("2022-03-11T10:15")
+    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
     for expected in ("accepted", "duplicate"):
-        shutil.copy(SUBMISSIONS / "NV_2022-Q1.xlsx", inbox / "NV_2022-Q1.xlsx")
-        [result] = ingest_files(rt, [inbox / "NV_2022-Q1.xlsx"], now=now, move_from=inbox)
+        (inbox / "NV_2022-Q1.xlsx").write_bytes(nv.read_bytes())
+        os.utime(inbox / "NV_2022-Q1.xlsx", (0, 0))  # written long ago: settled
+        claim = claim_inbox(inbox, settle_seconds=5, lease_seconds=60)
+        assert not (inbox / "NV_2022-Q1.xlsx").exists()  # claimed: no other run sees it
+        [result] = ingest_arrivals(rt, claim.arrivals, now=now)
+        finish_claim(claim, [result], inbox, now)
         assert result.outcome == expected
-    assert not (inbox / "NV_2022-Q1.xlsx").exists()
     assert len(list((inbox / "processed").iterdir())) == 2
+    assert not any((inbox / ".claims").iterdir())
+
+
+def test_a_file_still_being_written_waits(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "NV_2022-Q1.xlsx").write_bytes(b"PK\x03\x04 half")
+    claim = claim_inbox(inbox, settle_seconds=5, lease_seconds=60)
+    assert claim.arrivals == [] and claim.waiting == ["NV_2022-Q1.xlsx"]
+    assert (inbox / "NV_2022-Q1.xlsx").exists()
+
+
+def test_a_live_claim_is_left_alone_and_a_dead_one_taken_over(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.xlsx", "b.xlsx"):
+        (inbox / name).write_bytes(b"x")
+        os.utime(inbox / name, (0, 0))
+    first = claim_inbox(inbox, settle_seconds=0, lease_seconds=60)
+    second = claim_inbox(inbox, settle_seconds=0, lease_seconds=60)
+    assert len(first.arrivals) == 2 and second.arrivals == []  # the first run is alive
+    lease = first.folder / ".lease"
+    lease.write_text(json.dumps({"pid": 2**22 + 7, "host": socket.gethostname(), "expires": 1e12}))
+    third = claim_inbox(inbox, settle_seconds=0, lease_seconds=60)  # its process is gone
+    assert sorted(a.key for a in third.arrivals) == sorted(a.key for a in first.arrivals)
+
+
+# ---- who may submit, for which period ---------------------------------------------------
+
+
+def _csv(tmp_path, name, rows, token_col=False):
+    path = tmp_path / name
+    head = "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri" + (",ma_bieu_mau" if token_col else "")
+    path.write_text(head + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_unit_named_without_its_form_code_changes_nothing(intake, tmp_path):
+    before = submissions(intake.rt, "MOTCUA")
+    path = _csv(tmp_path, "MOTCUA_2022-Q1_gia.csv", ["MOTCUA,2022-Q1,tthc_tiep_nhan,999999"])
+    [r] = ingest_files(intake.rt, [path], now=LATER)
+    assert r.outcome == "unauthorized" and "MOTCUA" in r.message
+    assert submissions(intake.rt, "MOTCUA") == before
+    [receipt] = receipts(intake.rt, path.name)
+    assert receipt.outcome == "unauthorized"
+
+
+def test_a_wrong_or_other_units_code_is_refused_the_right_one_taken(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    tokens = request_tokens(rt)
+    rows = [
+        "MOTCUA,2022-Q1,tthc_tiep_nhan,100,{t}",
+        "MOTCUA,2022-Q1,tthc_da_giai_quyet,90,{t}",
+        "MOTCUA,2022-Q1,tthc_dang_giai_quyet,10,{t}",
+    ]
+    stolen = _csv(tmp_path, "a.csv", [r.format(t=tokens["NV"]) for r in rows], token_col=True)
+    [r] = ingest_files(rt, [stolen], now=LATER)
+    assert r.outcome == "unauthorized"
+    own = _csv(tmp_path, "b.csv", [r.format(t=tokens["MOTCUA"]) for r in rows], token_col=True)
+    results = ingest_files(rt, [own], now=LATER)
+    assert [(x.outcome, x.unit, x.version) for x in results] == [("accepted", "MOTCUA", 1)]
+    [sub] = submissions(rt, "MOTCUA")
+    assert sub.credential == "token"
+
+
+def test_the_office_may_file_for_a_unit(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    path = _csv(
+        tmp_path,
+        "qua-zalo.csv",
+        [
+            "MOTCUA,2022-Q1,tthc_tiep_nhan,100",
+            "MOTCUA,2022-Q1,tthc_da_giai_quyet,90",
+            "MOTCUA,2022-Q1,tthc_dang_giai_quyet,10",
+        ],
+    )
+    [r] = ingest_files(rt, [path], now=LATER, unit="MOTCUA")
+    assert (r.outcome, r.unit) == ("accepted", "MOTCUA")
+    assert submissions(rt, "MOTCUA")[0].credential == "operator"
+
+
+def test_a_registered_address_may_submit_for_its_unit_only(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    path = _csv(
+        tmp_path,
+        "motcua.csv",
+        [
+            "MOTCUA,2022-Q1,tthc_tiep_nhan,100",
+            "MOTCUA,2022-Q1,tthc_da_giai_quyet,90",
+            "MOTCUA,2022-Q1,tthc_dang_giai_quyet,10",
+        ],
+    )
+    key = f"mail:<m1@x>:{path.name}"
+    other = Arrival(
+        path, path.name, key, source="mail", sender="phongnoivu@sontay.quangngai.gov.vn"
+    )
+    [r] = ingest_arrivals(rt, [other], now=LATER)
+    assert r.outcome == "unauthorized"
+    own = Arrival(
+        path, path.name, key + "2", source="mail", sender="MotCua@sontay.quangngai.gov.vn"
+    )
+    [r] = ingest_arrivals(rt, [own], now=LATER)
+    assert (r.outcome, r.unit) == ("accepted", "MOTCUA")
+
+
+@pytest.mark.parametrize("period", ["1900-Q1", "9999-Q4", "2022-Q2"])
+def test_only_opened_periods_accept_submissions(intake, tmp_path, period):
+    path = _csv(tmp_path, f"NV_{period}.csv", [f"NV,{period},nv_vi_pham,0"])
+    [r] = ingest_files(intake.rt, [path], now=LATER, unit="NV")
+    assert r.outcome in ("closed_period", "unidentified")
+    with session_scope(intake.rt.engine) as s:
+        assert set(s.exec(select(ReportingPeriod.code))) == {"2022-Q1"}  # nothing created
+
+
+# ---- values nobody means ----------------------------------------------------------------
+
+
+def test_absurd_numbers_are_findings_not_figures(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    path = _csv(
+        tmp_path,
+        "motcua.csv",
+        [
+            "MOTCUA,2022-Q1,tthc_tiep_nhan,1e30",
+            "MOTCUA,2022-Q1,tthc_da_giai_quyet,1e400",
+            "MOTCUA,2022-Q1,tthc_dang_giai_quyet,10",
+            "MOTCUA,2022-Q1,tthc_dang_giai_quyet,11",
+        ],
+    )
+    [r] = ingest_files(rt, [path], now=LATER, unit="MOTCUA")
+    assert r.outcome == "rejected"
+    with session_scope(rt.engine) as s:
+        rules = {
+            f.rule: f.message_vi
+            for f in s.exec(select(Finding).where(Finding.unit_code == "MOTCUA"))
+        }
+    assert {"range", "type", "duplicate"} <= set(rules)
+    assert "2 lần" in rules["duplicate"]
+
+
+# ---- crashes and reruns -----------------------------------------------------------------
+
+
+def test_a_rerun_of_the_same_arrival_finishes_it_without_a_second_version(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
+    arrival = Arrival(nv, nv.name, "folder:abc123")
+    [first] = ingest_arrivals(rt, [arrival], now=LATER)
+    [again] = ingest_arrivals(rt, [arrival], now=LATER)
+    assert first.outcome == "accepted" and again.outcome == "accepted"
+    assert len(submissions(rt, "NV")) == 1
+    assert len(receipts(rt, nv.name)) == 1
+
+
+RUN_ONCE = """
+import sys
+from pathlib import Path
+from baocao.periods import parse_moment
+from tests.conftest import make_runtime
+from tasks.intake import Arrival, ingest_arrivals
+rt = make_runtime(Path(sys.argv[1]))
+path = Path(sys.argv[2])
+[r] = ingest_arrivals(rt, [Arrival(path, path.name, "folder:poison1")], now=parse_moment("2022-03-15T08:00"))
+print(r.outcome)
+"""
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_its_reader_three_times_is_quarantined(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
+    env = {**os.environ, "BAOCAO_FAULT": "ingest.read"}
+    for _ in range(3):  # each run dies after counting its attempt, before storing
+        run = subprocess.run(
+            [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == -9, run.stderr
+    env.pop("BAOCAO_FAULT")
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.stdout.strip() == "quarantined", run.stderr
+    [receipt] = receipts(rt, nv.name)
+    assert (receipt.outcome, receipt.attempts) == ("quarantined", 4)
+    assert submissions(rt, "NV") == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["ingest.archived", "ingest.read", "ingest.stored"])
+def test_killed_at_any_point_a_rerun_stores_each_file_once(tmp_path, point):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
+    env = {**os.environ, "BAOCAO_FAULT": point}
+    killed = subprocess.run(
+        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+    env.pop("BAOCAO_FAULT")
+    rerun = subprocess.run(
+        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rerun.stdout.strip() == "accepted", rerun.stderr
+    assert len(submissions(rt, "NV")) == 1
+    [receipt] = receipts(rt, nv.name)
+    assert receipt.outcome == "accepted"
+
+
+def test_the_unit_named_on_an_unreadable_file_is_told_once(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    broken = tmp_path / "MOTCUA_2022-Q1.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + os.urandom(2000))
+    copy = tmp_path / "MOTCUA_2022-Q1 (1).xlsx"
+    copy.write_bytes(broken.read_bytes())
+    results = ingest_files(rt, [broken, copy], now=LATER)
+    assert [r.outcome for r in results] == ["unreadable", "unreadable"]
+    with session_scope(rt.engine) as s:
+        told = list(s.exec(select(OutboxMessage).where(OutboxMessage.key.like("unreadable:%"))))
+    assert [m.address for m in told] == ["motcua@sontay.quangngai.gov.vn"]
+    assert "MOTCUA_2022-Q1.xlsx" in told[0].body and "16/03/2022" in told[0].body
+
+
+def test_two_concurrent_intakes_on_sqlite_store_each_content_once(tmp_path):
+    from baocao.settings import get_settings
+
+    settings = get_settings(data_dir=tmp_path / "data", config_dir=PROJECT_ROOT / "config")
+    subs, results = concurrent_intake(settings, tmp_path)
+    keys = [(u, h) for u, _, h in subs]
+    assert len(keys) == len(set(keys)) == 11  # 10 files, the CSV carries two units
+    outcomes = sorted(r.outcome for rs in results.values() for r in rs)
+    assert outcomes.count("duplicate") == 11
+
+
+def test_a_file_that_crashes_its_reader_costs_only_itself(tmp_path, monkeypatch):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    files = returned(rt, ["NV_2022-Q1.xlsx", "TP_2022-Q1.xlsx", "VHTT_2022-Q1.xlsx"])
+    # the reader is given the archived copy: make the worker abort on TP's
+    tp_sha = hashlib.sha256(files[1].read_bytes()).hexdigest()
+    monkeypatch.setenv("BAOCAO_READER_TEST_CRASH_ON", f"{tp_sha}.xlsx")
+    for run in range(1, 4):
+        results = ingest_files(rt, files, now=LATER)
+        outcomes = {r.file: r.outcome for r in results}
+        assert (
+            outcomes["NV_2022-Q1.xlsx"] == "accepted"
+            and outcomes["VHTT_2022-Q1.xlsx"] == "accepted"
+        )
+        assert outcomes["TP_2022-Q1.xlsx"] == ("quarantined" if run == 3 else "retry")
+    [receipt] = receipts(rt, "TP_2022-Q1.xlsx")
+    assert (receipt.outcome, receipt.attempts) == ("quarantined", 3)
+    with session_scope(rt.engine) as s:
+        [finding] = s.exec(select(Finding).where(Finding.receipt_id == receipt.id))
+    assert finding.rule == "quarantined" and "cách ly" in finding.message_vi
+    assert len(submissions(rt, "NV")) == 1 and submissions(rt, "TP") == []

@@ -16,13 +16,14 @@ from baocao.settings import get_settings
 from tasks.intake import ingest_files
 from tasks.notify import deliver_outbox
 from tasks.remind import queue_reminders, reminder_step
-from tests.conftest import MANIFEST, SUBMISSIONS, edited_config, make_runtime, open_example
+from tests.conftest import MANIFEST, edited_config, make_runtime, open_example, returned
 
 POLICY = Reminders(
     working_days_before=(7, 3, 1),
     on_the_day=True,
     overdue_every_working_days=2,
     escalate_after_working_days=3,
+    escalate_to=("head", "chairman_office"),
 )
 
 
@@ -88,9 +89,7 @@ def test_units_with_a_valid_version_are_not_reminded(tmp_path):
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
     first_wave = MANIFEST["arrivals"][0]
-    ingest_files(
-        rt, [SUBMISSIONS / f for f in first_wave["files"]], now=parse_moment(str(first_wave["at"]))
-    )
+    ingest_files(rt, returned(rt, first_wave["files"]), now=parse_moment(str(first_wave["at"])))
     keys = queue_reminders(
         rt, period=Period.parse("2022-Q1"), today=dt.date(2022, 3, 11), units=None
     )

@@ -465,3 +465,24 @@ def test_content_digest_ignores_date(example):
     assert digest(result, dt.date(2022, 4, 5)) == digest(result, dt.date(2022, 4, 6))
     changed = _with_values(result, tthc_tiep_nhan=146.0, tthc_dang_giai_quyet=16.0)
     assert digest(changed, dt.date(2022, 4, 5)) != digest(result, dt.date(2022, 4, 5))
+
+
+def test_a_units_text_is_printed_as_typed_never_as_markup(example, tmp_path):
+    """A unit typing markup ([^99], **, a link, an HTML tag) adds no footnote, link or tag."""
+    rt, result = example
+    typed = "Báo cáo [^99] **số 19** <https://evil.example> <b>x</b>"
+    changed = _with_values(result, tp_nguon=typed)
+    doc = build_document(rt.env, changed, rt.report, rt.cfg.body, REPORT_DATE)
+    runs = [r for b in doc.blocks for r in b.runs]
+    assert not any(r.footnote == 99 or "evil" in (r.link or "") for r in runs)
+    [run] = [r for r in runs if typed in r.text]
+    assert run.italic  # the definition's own markup around it still applies
+    write_report(rt.env, doc, changed, rt.report, tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert r"Báo cáo \[^99\] \*\*số 19\*\* \<https://evil.example\> \<b\>x\</b\>" in md
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and 'href="https://evil' not in page
+    assert typed in html_text(tmp_path / "report.html")
+    text = "\n".join(p.text for p in docx.Document(tmp_path / "report.docx").paragraphs)
+    assert typed in text
+    assert 99 not in footnote_texts(tmp_path / "report.docx")

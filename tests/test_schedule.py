@@ -6,7 +6,7 @@ import datetime as dt
 
 from dateutil.rrule import rrulestr
 
-from baocao.config import Schedule, load_config
+from baocao.config import load_config
 from baocao.periods import VN_TZ, Period, is_working_day
 from baocao.settings import PROJECT_ROOT
 from tasks.collect import collecting_period
@@ -34,7 +34,7 @@ def test_reminders_only_on_working_days():
 def test_a_deadline_moved_by_tet_moves_the_runs():
     # A district whose units' deadline is 30 working days after the Q4 cut-off (14/12/2022)
     # lands in Tết 2023 (20-26/01/2023) and must move past it.
-    late = Schedule(unit_deadline_working_days_after_cutoff=26)
+    late = SCHEDULE.model_copy(update={"unit_deadline_working_days_after_cutoff": 26})
     [publish, *_] = deployment_times(dt.date(2022, 12, 10), "Q", late)["publish-report"]
     assert publish.date() > dt.date(2023, 1, 26)
     tet = {dt.date(2023, 1, d) for d in range(20, 27)}

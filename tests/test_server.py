@@ -1,10 +1,16 @@
-"""Against a real Prefect server (`prefect server start` on loopback): `baocao serve`
-registers the deployments, a custom-parameter run and the approval go through the REST API
-the UI uses, and a browser (headless Chromium) starts a custom run from the UI itself."""
+"""Against a real Prefect server (`prefect server start` on loopback), locked as `baocao
+serve` locks it (basic auth, CORS for its own origin): `baocao serve` registers the
+deployments, a custom-parameter run and the approval go through the REST API the UI uses,
+anonymous calls and foreign web origins are refused, and a browser (headless Chromium) logs
+in and starts a custom run from the UI itself."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,12 +24,15 @@ from baocao.db import session_scope
 from baocao.mailcatcher import MailCatcher, free_port
 from baocao.models import RenderedReport
 from baocao.runtime import build_runtime
-from baocao.serve import start_server
+from baocao.serve import healthy, own_origins, start_server
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.notify import deliver_outbox
 from tests.conftest import APPROVAL_ON, edited_config, ingest_waves, open_example
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
+AUTH = "quantri:mat-khau-thu-nghiem-dai"  # the test servers' user:password
+AUTHORIZED = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
+FOREIGN = "https://evil.example"
 DEPLOYMENTS = {
     "open-period",
     "send-reminders",
@@ -45,8 +54,11 @@ def _wait(predicate, timeout: float, what: str, every: float = 0.5):
 
 @contextmanager
 def prefect_server(home: Path):
-    """`prefect server start` with its UI on a free loopback port and its own PREFECT_HOME."""
-    api, proc = start_server(free_port(), home / "server.log", env={"PREFECT_HOME": str(home)})
+    """`prefect server start` with its UI on a free loopback port and its own PREFECT_HOME,
+    locked with AUTH."""
+    api, proc = start_server(
+        free_port(), home / "server.log", auth=AUTH, env={"PREFECT_HOME": str(home)}
+    )
     try:
         yield api
     finally:
@@ -76,6 +88,7 @@ def served(server, tmp_path_factory):
         env = {
             **os.environ,
             "PREFECT_API_URL": server,
+            "BAOCAO_PREFECT_AUTH": AUTH,  # serve passes it on to Prefect, for itself and its runs
             "BAOCAO_DATA_DIR": str(data),
             "BAOCAO_CONFIG_DIR": str(config),
             "BAOCAO_MAIL_URL": mail.mail_url,
@@ -101,11 +114,13 @@ def served(server, tmp_path_factory):
             proc.wait(30)
 
 
-def _api(method: str, url: str, **kwargs) -> httpx.Response:
-    """Call the REST API as the UI does; like Prefect's own client, retry the server's
-    transient answers (SQLite busy under the scheduler's inserts gives 503 now and then)."""
+def _api(method: str, url: str, anonymous: bool = False, **kwargs) -> httpx.Response:
+    """Call the REST API as the logged-in UI does; like Prefect's own client, retry the
+    server's transient answers (SQLite busy under the scheduler's inserts gives 503 now and
+    then)."""
+    headers = {**({} if anonymous else AUTHORIZED), **kwargs.pop("headers", {})}
     for attempt in range(6):
-        r = httpx.request(method, url, timeout=30, **kwargs)
+        r = httpx.request(method, url, timeout=30, headers=headers, **kwargs)
         if r.status_code < 500 and r.status_code != 429:
             return r
         time.sleep(1 + attempt)
@@ -143,8 +158,47 @@ def _until(api: str, run_id: str, states: set[str], timeout: float = 180) -> str
     )
 
 
-def _resume(api: str, run_id: str, run_input: dict) -> dict:
-    return _api("POST", f"{api}/flow_runs/{run_id}/resume", json={"run_input": run_input}).json()
+def _resume(api: str, run_id: str, run_input: dict, anonymous: bool = False) -> httpx.Response:
+    return _api(
+        "POST",
+        f"{api}/flow_runs/{run_id}/resume",
+        anonymous=anonymous,
+        json={"run_input": run_input},
+    )
+
+
+def _code(mail: MailCatcher, address: str) -> str:
+    """The one-time code in the newest approval message `address` received."""
+    for m in reversed(mail.received):
+        if m.rcpt == [address] and "Mã duyệt" in m.subject:
+            return re.search(r"ông/bà:\D{0,40}?(\d{6,8})", m.text()).group(1)
+    raise AssertionError(f"no approval code reached {address}")
+
+
+def test_anonymous_calls_and_foreign_origins_are_refused(served):
+    api = served["api"]
+    assert _api("POST", f"{api}/flow_runs/filter", anonymous=True, json={}).status_code == 401
+    dep = _deployment(api, "open-period")
+    made = _api("POST", f"{api}/deployments/{dep['id']}/create_flow_run", anonymous=True, json={})
+    assert made.status_code == 401
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"quantri:doan-sai-mat-khau").decode()}
+    assert (
+        _api("POST", f"{api}/flow_runs/filter", anonymous=True, headers=wrong, json={}).status_code
+        == 401
+    )
+    assert _api("GET", f"{api}/health", anonymous=True).status_code == 200  # probes stay open
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    foreign = httpx.options(f"{api}/flow_runs/filter", headers={"Origin": FOREIGN, **preflight})
+    assert "access-control-allow-origin" not in foreign.headers
+    simple = _api("POST", f"{api}/flow_runs/filter", headers={"Origin": FOREIGN}, json={})
+    assert simple.headers.get("access-control-allow-origin") in (None, "")
+    own = api.removesuffix("/api")
+    mine = httpx.options(f"{api}/flow_runs/filter", headers={"Origin": own, **preflight})
+    assert mine.headers.get("access-control-allow-origin") == own
+    assert own in own_origins(int(own.rsplit(":", 1)[1]))
 
 
 def test_deployments_have_schedules_and_described_parameters(served):
@@ -188,6 +242,8 @@ def test_bad_parameter_is_refused_with_a_clear_message(served):
 
 
 def test_approval_through_the_api(served):
+    """Only the approver's mailed code approves: an anonymous resume is refused outright, a
+    logged-in one with a made-up code is accepted as input but approves nothing."""
     api, mail = served["api"], served["mail"]
     before = len(mail.received)
     run = _run(
@@ -196,16 +252,39 @@ def test_approval_through_the_api(served):
         {"period": "2022-Q1", "report_date": "2022-04-05", "as_of": "2022-04-05T09:00"},
     )
     assert _until(api, run, {"PAUSED", "FAILED", "CRASHED", "COMPLETED"}) == "PAUSED"
-    assert len(mail.received) == before  # nothing leaves before the decision
+    codes = mail.received[before:]  # only the approvers' codes leave before the decision
+    assert sorted(m.rcpt[0] for m in codes) == [
+        "chanhvanphong@sontay.quangngai.gov.vn",
+        "chutich@sontay.quangngai.gov.vn",
+    ]
+    anyone = {"approver": "chu-tich", "code": "123456", "decision": "approve"}
+    assert _resume(api, run, anyone, anonymous=True).status_code == 401
+    assert _state(api, run) == "PAUSED"
+    answer = _resume(api, run, anyone).json()
+    assert answer["status"] == "ACCEPT", answer
+    # the run checks the code, logs the refusal and pauses again for another try
+    _wait(lambda: _state(api, run) == "PAUSED", 60, "the run to ask again")
+    with session_scope(served["rt"].engine) as s:
+        [row] = s.query(RenderedReport).all()
+        assert row.status == "draft"
+    assert len(mail.received) == before + 2
+    code = _code(mail, "chutich@sontay.quangngai.gov.vn")
     answer = _resume(
-        api, run, {"decision": "approve", "decided_by": "Nguyễn Ngọc Trân", "comment": "Đồng ý"}
-    )
+        api, run, {"approver": "chu-tich", "code": code, "decision": "approve", "comment": "Đồng ý"}
+    ).json()
     assert answer["status"] == "ACCEPT", answer
     assert _until(api, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
-    assert len(mail.received) - before == 6
+    assert len(mail.received) - before == 2 + 6
     with session_scope(served["rt"].engine) as s:
         [row] = s.query(RenderedReport).all()
         assert (row.status, row.decided_by) == ("approved", "Nguyễn Ngọc Trân")
+
+    def refusal_logged() -> bool:
+        query = {"logs": {"flow_run_id": {"any_": [run]}}}
+        logs = _api("POST", f"{api}/logs/filter", json=query).json()
+        return any("mã không đúng" in entry["message"] for entry in logs)
+
+    _wait(refusal_logged, 30, "the run's log to name the wrong code")
 
 
 @pytest.mark.skipif(
@@ -237,7 +316,14 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
         )
         page = browser.new_page()
         try:
-            page.goto(f"{ui}/deployments/deployment/{dep['id']}", wait_until="networkidle")
+            target = f"{ui}/deployments/deployment/{dep['id']}"
+            page.goto(target, wait_until="networkidle")
+            login = page.locator("input[type=password]")  # the locked UI asks first
+            login.wait_for(timeout=30_000)
+            login.fill(AUTH)
+            page.get_by_role("button", name="Login").click()
+            page.wait_for_function("() => !!localStorage.getItem('prefect-password')")
+            page.goto(target, wait_until="networkidle")
             page.get_by_role("button", name="Run", exact=True).click()
             page.get_by_text("Custom run", exact=True).click()
             page.wait_for_url("**/run?**", timeout=30_000)
@@ -255,7 +341,8 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
     assert new["deployment_id"] == dep["id"] and new["parameters"]["period"] == "2022-Q1"
     state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED", "PAUSED"})
     if state == "PAUSED":  # this test alone: nobody approved version 1 yet
-        _resume(api, new["id"], {"decision": "approve", "decided_by": "Trình duyệt"})
+        code = _code(served["mail"], "chutich@sontay.quangngai.gov.vn")
+        _resume(api, new["id"], {"approver": "chu-tich", "code": code, "decision": "approve"})
         state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED"})
     assert state == "COMPLETED"
 
@@ -263,6 +350,97 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
 def _field(name: str) -> str:
     """The text box under a parameter's label in the UI's custom-run form."""
     return f"xpath=//*[normalize-space(text())='{name} (Optional)']/following::textarea[1]"
+
+
+def test_serve_starts_its_own_locked_server_and_keeps_its_password(tmp_path):
+    """No server and no password set: `baocao serve` starts one, locked with a generated
+    password saved owner-only in the data folder, prints where (never the password), and a
+    restart reuses it."""
+    port, data = free_port(), tmp_path / "data"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "BAOCAO_PREFECT_AUTH")
+    }
+    env.update(BAOCAO_DATA_DIR=str(data), PREFECT_HOME=str(tmp_path / "home"), COLUMNS="200")
+    command = [sys.executable, "-m", "baocao.cli", "serve", "--register-only", "--port", str(port)]
+
+    def serve() -> str:
+        done = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = serve()
+    pid = int(re.search(r"pid\s+(\d+)", first).group(1))
+    try:
+        path = data / "prefect-auth"
+        auth = path.read_text(encoding="utf-8").strip()
+        user, _, password = auth.partition(":")
+        assert user == "baocao" and len(password) >= 24
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert str(path) in first and "baocao" in first and password not in first
+        api = f"http://127.0.0.1:{port}/api"
+        headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+        names = {
+            d["name"]
+            for d in httpx.post(f"{api}/deployments/filter", json={}, headers=headers).json()
+        }
+        assert DEPLOYMENTS <= names  # registered on its own server, logged in
+        assert httpx.post(f"{api}/deployments/filter", json={}).status_code == 401
+        ui_settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings").json()
+        assert ui_settings["auth"] == "BASIC"
+        again = serve()  # the server still runs: the saved password logs in again
+        assert "vừa tạo" not in again and path.read_text(encoding="utf-8").strip() == auth
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_an_open_server_is_refused(tmp_path):
+    """`baocao serve` does not register with a server that answers anyone."""
+    port = free_port()
+    home = tmp_path / "home"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_SERVER_API_AUTH_STRING", None)
+    log = (tmp_path / "open.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        api = f"http://127.0.0.1:{port}/api"
+        _wait(lambda: healthy(api), 180, "the open server")
+        done = subprocess.run(
+            [sys.executable, "-m", "baocao.cli", "serve", "--register-only"],
+            env={
+                **env,
+                "PREFECT_API_URL": api,
+                "BAOCAO_PREFECT_AUTH": AUTH,
+                "BAOCAO_DATA_DIR": str(tmp_path / "data"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "không khóa" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(tmp_path):
@@ -282,6 +460,7 @@ def _deploy_and_work(server: str, tmp_path: Path) -> None:
         env = {
             **os.environ,
             "PREFECT_API_URL": server,
+            "PREFECT_API_AUTH_STRING": AUTH,  # prefect's own CLI and the worker log in
             "PREFECT_HOME": str(tmp_path / "home"),
             "BAOCAO_HOME": str(PROJECT_ROOT),
             "BAOCAO_DATA_DIR": str(data),

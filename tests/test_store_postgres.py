@@ -23,7 +23,7 @@ from baocao.models import ReportingPeriod, Submission
 from baocao.runtime import build_runtime
 from baocao.settings import get_settings
 from tasks.consolidate import consolidate_period
-from tests.conftest import PERIOD, ingest_waves, open_example
+from tests.conftest import PERIOD, concurrent_intake, ingest_waves, open_example
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,23 @@ def test_publish_and_deliver_on_postgres(on_postgres, tmp_path):
             "sent": 0,
             "failed": 0,
         }
+
+
+def test_two_concurrent_intakes_store_each_content_once(pg_schema, tmp_path):
+    url = (
+        f"postgresql+psycopg://{USER}@{HOST}:{PORT}/{DATABASE}"
+        f"?options=-csearch_path%3D{pg_schema}_c"
+    )
+    with _admin_connect() as admin:
+        admin.execute(f'CREATE SCHEMA "{pg_schema}_c"')
+    try:
+        subs, results = concurrent_intake(
+            get_settings(data_dir=tmp_path / "data", database_url=url), tmp_path
+        )
+    finally:
+        with _admin_connect() as admin:
+            admin.execute(f'DROP SCHEMA "{pg_schema}_c" CASCADE')
+    keys = [(u, h) for u, _, h in subs]
+    assert len(keys) == len(set(keys)) == 11  # 10 files, the CSV carries two units
+    outcomes = sorted(r.outcome for rs in results.values() for r in rs)
+    assert outcomes.count("duplicate") == 11

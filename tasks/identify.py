@@ -1,0 +1,195 @@
+"""Whose figures a file carries, and whether it may give them.
+
+A file counts for a unit only with that unit's form code (the token of its request, in the
+form's hidden sheet or a CSV's `ma_bieu_mau` column), when mailed from one of the unit's
+registered addresses, or when the office files it for the unit; and only for a period of
+the report that has been opened. Anything else is a problem told to the sender, never an
+overwrite of a unit's figures.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from baocao import crud
+from baocao.config import Config, ReportDef
+from baocao.db import session_scope
+from baocao.forms import ParsedFile
+from baocao.models import Credential, Outcome, ReportingPeriod
+from baocao.periods import Period, PeriodError
+from baocao.runtime import Runtime
+
+if TYPE_CHECKING:
+    from tasks.intake import Arrival
+
+_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)")
+
+
+@dataclass
+class Group:
+    """The rows of one file that belong to one unit and period, and how we know it is theirs."""
+
+    unit: str
+    period: str
+    credential: Credential
+    rows: list[dict]
+
+
+@dataclass
+class Problem:
+    outcome: Outcome
+    message: str
+    unit: str = ""
+    period: str = ""
+
+
+@dataclass(frozen=True)
+class Directory:
+    """What identification needs, built once per batch."""
+
+    tokens: dict[str, tuple[str, str]]  # token -> (unit, period)
+    periods: dict[str, ReportingPeriod]  # opened periods of the report
+    expected: frozenset[str]
+    addresses: dict[str, frozenset[str]]  # e-mail address -> units it may submit for
+    report: ReportDef
+
+
+def build_directory(rt: Runtime) -> Directory:
+    with session_scope(rt.engine) as s:
+        tokens = crud.token_map(s, report_id=rt.report.id)
+        periods = crud.periods_by_code(s, report_id=rt.report.id)
+    return Directory(
+        tokens=tokens,
+        periods=periods,
+        expected=frozenset(rt.cfg.expected_units(rt.report)),
+        addresses=unit_addresses(rt.cfg),
+        report=rt.report,
+    )
+
+
+def unit_addresses(cfg: Config) -> dict[str, frozenset[str]]:
+    """Each registered e-mail address of a unit (its contacts and its head's) -> its units."""
+    out: dict[str, set[str]] = {}
+    for u in cfg.units:
+        contacts = list(u.contacts) + (list(u.head.contacts) if u.head else [])
+        for c in contacts:
+            if c.email:
+                out.setdefault(c.email.lower(), set()).add(u.code)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def identify(
+    parsed: ParsedFile, arrival: Arrival, d: Directory
+) -> tuple[list[Group], list[Problem]]:
+    """The file's rows grouped by unit and period, each with its credential, and what is
+    wrong with the rest (unknown unit or period, closed period, no right to submit)."""
+    meta = parsed.meta
+    token = (meta.get("token") or "").strip()
+    if token and token in d.tokens:
+        unit, period = d.tokens[token]
+        tagged = {(unit, period): [{**r, "unit": unit, "period": period} for r in parsed.rows]}
+        credential: dict[tuple[str, str], Credential] = {(unit, period): Credential.TOKEN}
+    else:
+        if parsed.rows and all(r.get("unit") for r in parsed.rows):
+            tagged = {}
+            for r in parsed.rows:
+                key = (str(r["unit"]).strip().upper(), str(r.get("period", "")).strip().upper())
+                tagged.setdefault(key, []).append({**r, "unit": key[0], "period": key[1]})
+        elif meta.get("unit_code") and meta.get("period"):
+            key = (meta["unit_code"].strip().upper(), meta["period"].strip().upper())
+            tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
+        elif m := _NAME.match(arrival.name):
+            key = (m["unit"].upper(), m["period"].upper())
+            tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
+        else:
+            return [], [
+                Problem(
+                    Outcome.UNIDENTIFIED,
+                    "Không xác định được đơn vị và kỳ báo cáo của tệp: hãy điền vào biểu mẫu đã "
+                    "gửi kèm thư yêu cầu (biểu mẫu có mã riêng của đơn vị) rồi gửi lại.",
+                )
+            ]
+        credential = {}
+        for key, rows in tagged.items():
+            row_tokens = {str(r.get("token") or "").strip() for r in rows} - {""}
+            if row_tokens and all(d.tokens.get(t) == key for t in row_tokens):
+                credential[key] = Credential.TOKEN
+            elif arrival.sender and key[0] in d.addresses.get(arrival.sender.lower(), ()):
+                credential[key] = Credential.SENDER
+            elif arrival.vouched_unit and arrival.vouched_unit == key[0]:
+                credential[key] = Credential.OPERATOR
+    groups: list[Group] = []
+    problems: list[Problem] = []
+    for (unit, period), rows in tagged.items():
+        problem = _check_group(unit, period, credential.get((unit, period)), token, arrival, d)
+        if problem:
+            problems.append(problem)
+        else:
+            groups.append(Group(unit, period, credential[(unit, period)], rows))
+    return groups, problems
+
+
+def _check_group(
+    unit: str,
+    period: str,
+    credential: Credential | None,
+    token: str,
+    arrival: Arrival,
+    d: Directory,
+) -> Problem | None:
+    if unit not in d.expected:
+        return Problem(
+            Outcome.UNIDENTIFIED,
+            f"Mã đơn vị '{unit}' không có trong danh sách đơn vị báo cáo {d.report.name}; "
+            "hãy dùng biểu mẫu đã gửi kèm thư yêu cầu.",
+            unit,
+            period,
+        )
+    try:
+        p = Period.parse(period)
+    except PeriodError as exc:
+        return Problem(Outcome.UNIDENTIFIED, str(exc), unit, period)
+    if p.kind != d.report.period_kind:
+        return Problem(
+            Outcome.UNIDENTIFIED,
+            f"Kỳ '{period}' không phải kỳ của báo cáo {d.report.name}.",
+            unit,
+            period,
+        )
+    if p.code not in d.periods:
+        return Problem(
+            Outcome.CLOSED_PERIOD,
+            f"Kỳ {p.label} của báo cáo {d.report.name} chưa mở hoặc không nhận số liệu; "
+            "tệp không được dùng.",
+            unit,
+            p.code,
+        )
+    if credential is None:
+        why = "mã biểu mẫu trong tệp không đúng" if token else "tệp không có mã biểu mẫu của đơn vị"
+        return Problem(
+            Outcome.UNAUTHORIZED,
+            f"Tệp ghi số liệu của đơn vị {unit} kỳ {p.label} nhưng {why}, và không được gửi từ "
+            f"địa chỉ đã đăng ký của đơn vị: không dùng để thay số liệu của {unit}. Đơn vị hãy "
+            "điền vào biểu mẫu đã nhận kèm thư yêu cầu, hoặc gửi từ địa chỉ thư của đơn vị.",
+            unit,
+            p.code,
+        )
+    return None
+
+
+# ---- one batch --------------------------------------------------------------------------
+
+
+def named_by(file_name: str, d: Directory) -> tuple[str | None, str | None]:
+    """(unit, period) a file's name claims (`NV_2022-Q1...`), when the unit reports here and
+    the period is open; used only to tell that unit about a file it may have sent."""
+    m = _NAME.match(file_name)
+    if not m or m["unit"].upper() not in d.expected:
+        return None, None
+    try:
+        code = Period.parse(m["period"].upper()).code
+    except PeriodError:
+        return None, None
+    return (m["unit"].upper(), code) if code in d.periods else (None, None)

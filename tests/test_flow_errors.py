@@ -1,0 +1,92 @@
+"""Runs started from the UI meet the same mistakes as the command: a config key, a period, a
+unit code, a lost store. Each ends the run Failed with one line, in the run's log and as the
+state's message, and no traceback in the log (read back from the real Prefect API)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from baocao.config import ConfigError
+from baocao.errors import SetupError
+from tests.conftest import edited_config
+
+pytestmark = pytest.mark.slow
+
+
+def _run_logs(flow_run_id) -> list:
+    """The run's log records as the UI shows them (shipped to the API every 2 s)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+
+    logs: list = []
+    for _ in range(40):  # until the final "Finished in state" record has arrived
+        logs = asyncio.run(read())
+        if any("Finished in state" in r.message for r in logs):
+            return logs
+        time.sleep(0.5)
+    raise AssertionError(f"the run's logs never arrived: {[r.message for r in logs]}")
+
+
+def _failed_cleanly(state, *words: str) -> str:
+    assert state.is_failed(), state
+    message = state.message
+    assert "\n" not in message and all(w in message for w in words), message
+    logs = _run_logs(state.state_details.flow_run_id)
+    text = "\n".join(r.message for r in logs)
+    assert "Traceback" not in text, text
+    assert any(r.level >= 40 and message in r.message for r in logs), text
+    return message
+
+
+def test_a_config_mistake_fails_the_run_in_one_line(prefect_harness, tmp_path, monkeypatch):
+    from flows.open_period import open_period
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    config = edited_config(
+        tmp_path / "config",
+        "schedule.yaml",
+        "unit_deadline_working_days_after_cutoff: 2",
+        "unit_deadline_working_days_after_cutoff: -2",
+    )
+    state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
+    _failed_cleanly(state, "schedule.yaml", "unit_deadline_working_days_after_cutoff", "≥ 0")
+    with pytest.raises(ConfigError, match="unit_deadline"):  # from Python: the same exception
+        open_period(period="2022-Q1", config_dir=str(config))
+
+
+def test_bad_parameters_fail_the_run_in_one_line(prefect_harness, tmp_path, monkeypatch):
+    from flows.publish_report import publish_report
+    from flows.send_reminders import send_reminders
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    _failed_cleanly(send_reminders(period="2022-Q1", units=["NOPE"], return_state=True), "NOPE")
+    _failed_cleanly(publish_report(period="2022-Q7", return_state=True), "2022-Q7")
+    _failed_cleanly(send_reminders(as_of="yesterday", return_state=True), "yesterday")
+
+
+def test_a_lost_store_fails_the_cycle_in_one_line(prefect_harness, tmp_path, monkeypatch):
+    """Through a subflow too: the quarterly cycle stops at once with the store's line."""
+    from baocao.runtime import build_runtime
+    from flows.quarterly_cycle import quarterly_cycle
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
+    build_runtime().engine.dispose()
+    (data / "baocao.sqlite").unlink()
+    state = quarterly_cycle(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
+    _failed_cleanly(state, "baocao.sqlite", "restore it from backup")
+    with pytest.raises(SetupError):
+        quarterly_cycle(period="2022-Q1", as_of="2022-03-07T08:00")
+    assert not (data / "baocao.sqlite").exists()
