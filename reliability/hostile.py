@@ -134,10 +134,9 @@ def utf16_values() -> dict:
 
 
 def cp1258_values() -> dict:
-    return {
-        **FIGURES["NV"],
-        "nv_tuyen_dung": "Đã tổ chức thi tuyển viên chức; kết quả trình Sở Nội vụ thẩm định.",
-    }
+    """NV's figures with the same markup-laden text as its good file (whichever of the two
+    ends up latest, the report must show that text as typed)."""
+    return {**FIGURES["NV"], "nv_tuyen_dung": MARKUP_TEXT}
 
 
 def cp1258_csv(tokens: dict[str, str]) -> bytes:

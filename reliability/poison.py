@@ -197,7 +197,8 @@ def _check_case(ws: Workspace, case: Case, receipts: dict, subs: dict) -> None:
     text = _receipt_text(ws, r)
     t.check(r["outcome"] != "received", f"{case.name} ({case.what}): left 'received'")
     t.check(
-        bool(text.strip()), f"{case.name} ({case.what}): outcome {r['outcome']} with no message"
+        r["outcome"] == "accepted" or bool(text.strip()),
+        f"{case.name} ({case.what}): outcome {r['outcome']} with no message",
     )
     t.check("Traceback" not in text, f"{case.name}: a traceback in its message")
     if case.outcomes:
@@ -302,6 +303,7 @@ def run(suite: Suite) -> list[Tally]:
             + "; ".join(f"{p['outcome']}: {p['message'][:80]}" for p in partial),
         )
         _check_units(ws, valid, subs)
+        _check_order(ws, [(c.name, c.content) for c in cases], valid)
         t.check(not ws.inbox_left(), f"left in the inbox: {ws.inbox_left()[:5]}")
         t.check(
             all(r["attempts"] <= 3 for rs in receipts.values() for r in rs),
@@ -350,6 +352,27 @@ def _check_units(ws: Workspace, valid: dict[str, bytes], subs: dict) -> None:
         t.check(
             latest.get(u) == sha256(content),
             f"{u}: its latest valid version is not its good file (replaced by another file)",
+        )
+
+
+def _check_order(
+    ws: Workspace, hostile_files: list[tuple[str, bytes]], valid: dict[str, bytes]
+) -> None:
+    """A unit's versions follow the order its files arrived in (the hostile ones first, its
+    good file after them), so the good file is its newest version."""
+    t = ws.tally
+    by_sha = {r["sha256"]: r for r in ws.q("SELECT sha256, unit_code, version FROM submission")}
+    arrived: dict[str, list[tuple[str, int]]] = {}
+    for name, content in [*hostile_files, *((f"{u}_{PERIOD}.xlsx", valid[u]) for u in UNITS)]:
+        sub = by_sha.get(sha256(content))
+        if sub:
+            arrived.setdefault(sub["unit_code"], []).append((name, sub["version"]))
+    for unit, files in arrived.items():
+        versions = [v for _, v in files]
+        t.check(
+            versions == sorted(versions),
+            f"{unit}: versions do not follow arrival order: "
+            + ", ".join(f"{n} (arrived {i + 1}.) = v{v}" for i, (n, v) in enumerate(files)),
         )
 
 
