@@ -48,7 +48,11 @@ def one(suite: Suite, *, postgres: bool) -> Tally:
         a, b = first.wait(600), second.wait(600)
         t.check(a.rc == 0, f"first ingest ended with exit {a.rc}: {(a.user_lines() or [''])[-1]}")
         t.check(b.rc == 0, f"second ingest ended with exit {b.rc}: {(b.user_lines() or [''])[-1]}")
-        t.note(f"ingests took {a.seconds:.1f} s and {b.seconds:.1f} s")
+        took = [sum(".xlsx" in line for line in r.out.splitlines()) for r in (a, b)]
+        t.note(
+            f"ingests took {a.seconds:.1f} s and {b.seconds:.1f} s; they listed {took[0]} and "
+            f"{took[1]} file(s)"
+        )
         count_store(ws, files, expect_submission=True)
         t.check(not ws.inbox_left(), f"{len(ws.inbox_left())} file(s) left in the inbox")
         check_rejections(ws)
