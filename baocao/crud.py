@@ -329,7 +329,7 @@ def held_ids(session: Session, *, claim_id: str, ids: Iterable[int]) -> set[int]
 
 
 def record_deliveries(
-    session: Session,
+    session: Session | sa.Connection,
     *,
     claim_id: str,
     sent: Sequence[int] = (),
