@@ -23,7 +23,7 @@ attachments with their MIME types and UTF-8 names, and the outbox entry's stable
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
+import email.charset
 import functools
 import hashlib
 import html
@@ -39,8 +39,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from email.header import Header
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -68,7 +70,46 @@ class _Headers(HeaderRegistry):
         return made
 
 
-BUILD_POLICY = email.policy.default.clone(header_factory=_Headers())
+_UTF8_B64 = email.charset.Charset("utf-8")
+_UTF8_B64.header_encoding = email.charset.BASE64  # whatever another library set globally
+
+
+class _Policy(EmailPolicy):
+    """The default policy, except how non-ASCII Subject and address headers are written.
+
+    Python's folder (3.11, 3.12) can put the space between two words at the seam of two
+    encoded-words, where readers drop it ("báo cáo" arrives as "báocáo"); the classic
+    `email.header.Header` keeps every space inside its encoded-words. A display name is one
+    encoded-word: split in several, Python's own parser reads a space into every seam."""
+
+    def _encoded(self, name: str, value) -> str | None:
+        if str(value).isascii():
+            return None
+        if name.lower() == "subject":
+            return Header(str(value), _UTF8_B64, header_name=name).encode(linesep=self.linesep)
+        addresses = getattr(value, "addresses", None)
+        if addresses and all(a.addr_spec.isascii() for a in addresses):
+            fold = self.linesep + " "
+            return ("," + fold).join(
+                f"{_UTF8_B64.header_encode(a.display_name)}{fold}<{a.addr_spec}>"
+                if a.display_name
+                else a.addr_spec
+                for a in addresses
+            )
+        return None
+
+    def fold(self, name, value):
+        text = self._encoded(name, value)
+        return super().fold(name, value) if text is None else f"{name}: {text}{self.linesep}"
+
+    def fold_binary(self, name, value):
+        text = self._encoded(name, value)
+        if text is None:
+            return super().fold_binary(name, value)
+        return f"{name}: {text}{self.linesep}".encode("ascii")
+
+
+BUILD_POLICY = _Policy(header_factory=_Headers())
 WIRE_POLICY = BUILD_POLICY.clone(linesep="\r\n")  # CRLF; non-ASCII headers RFC 2047-encoded
 MAX_8BIT_LINE = 900  # SMTP allows 998 octets a line; longer lines go quoted-printable
 

@@ -12,7 +12,6 @@ or the given database. Asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
-import email.policy
 import json
 import smtplib
 import statistics
@@ -75,6 +74,7 @@ def main() -> None:
     from baocao.db import open_store, session_scope
     from baocao.mailcatcher import free_port
     from baocao.mailer import (
+        WIRE_POLICY,
         Outgoing,
         RunControl,
         SmtpTransport,
@@ -111,7 +111,7 @@ def main() -> None:
     ]
 
     def bare_prebuilt():
-        payloads = [build_message(o, server).as_bytes(policy=email.policy.SMTP) for o in outs]
+        payloads = [build_message(o, server).as_bytes(policy=WIRE_POLICY) for o in outs]
         t = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", port, local_hostname="localhost") as smtp:
             for o, p in zip(outs, payloads, strict=True):

@@ -396,11 +396,12 @@ def deliver_outbox(
         recorder.close()
         if own_transport:
             transport.close()
-    if stopped_early or counts["deferred"]:
+    if stopped_early:
         with session_scope(engine) as s:  # due and not reached by this run
             counts["deferred"] += crud.count_due(
                 s, now=clock(), lease=lease, kinds=kinds, period_code=period_code, after_id=last_id
             )
+    if counts["deferred"]:
         logger.warning(
             "hết thời gian của lần gửi (%g s): %d thư để lại cho lần chạy sau / "
             "run budget spent, %d message(s) left for the next run",

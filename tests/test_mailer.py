@@ -5,6 +5,7 @@ test talks to a real server on loopback (aiosmtpd) or a real socket that never a
 from __future__ import annotations
 
 import email
+import email.charset
 import email.policy
 import hashlib
 import time
@@ -16,6 +17,7 @@ from baocao.mailer import (
     DEFERRED,
     FAILED,
     SENT,
+    WIRE_POLICY,
     MailUrlError,
     Outgoing,
     RunControl,
@@ -126,7 +128,7 @@ def test_a_message_reads_back_with_its_lines_html_and_attachment(tmp_path, eight
     csv.write_text("ma,gia_tri\nNV,7\n", encoding="utf-8")
     server = parse_mail_url("mailto://h?from=vanthu@sontay.gov.vn&name=Văn phòng HĐND-UBND")
     out = _out(attachments=[form, csv])
-    raw = build_message(out, server, eight_bit=eight_bit).as_bytes(policy=email.policy.SMTP)
+    raw = build_message(out, server, eight_bit=eight_bit).as_bytes(policy=WIRE_POLICY)
     assert raw.isascii() != eight_bit  # 8bit only where the server said 8BITMIME
     got = email.message_from_bytes(raw, policy=email.policy.default)
     plain = got.get_body(preferencelist=("plain",))
@@ -146,6 +148,26 @@ def test_a_message_reads_back_with_its_lines_html_and_attachment(tmp_path, eight
     assert got["From"].addresses[0].addr_spec == "vanthu@sontay.gov.vn"
     assert got["Date"].datetime.tzinfo is not None
     assert str(got["Subject"]) == "Đề nghị báo cáo Quý I/2022"
+
+
+@pytest.mark.parametrize("qp_everywhere", [False, True])
+def test_a_long_vietnamese_subject_and_sender_name_keep_every_space(qp_everywhere, monkeypatch):
+    if qp_everywhere:  # what importing Apprise's e-mail plugin does to the whole process
+        monkeypatch.setitem(email.charset.CHARSETS, "utf-8", (email.charset.QP,) * 2 + ("utf-8",))
+    subject = (
+        "[UBND huyện Sơn Tây] Đề nghị báo cáo công tác cải cách hành chính (CCHC) "
+        "Quý I/2022 - hạn 16/03/2022"
+    )
+    name = "Văn phòng Hội đồng nhân dân và Ủy ban nhân dân huyện Sơn Tây"
+    server = parse_mail_url(f"mailto://h?from=a@b.vn&name={name}")
+    out = Outgoing(id=1, key="k", address="a", url="email:nv@example.vn", subject=subject, body="x")
+    raw = build_message(out, server).as_bytes(policy=WIRE_POLICY)
+    got = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(got["Subject"]) == subject
+    assert got["From"].addresses[0].display_name == name
+    head = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert all(len(line) <= 78 for line in head if not line.startswith(b"From:"))
+    assert all(len(line) <= 998 for line in head)
 
 
 def test_a_given_html_part_is_used_as_it_is():

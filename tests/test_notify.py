@@ -143,6 +143,19 @@ def test_zalo_and_mail_for_one_unit_and_zalo_error_stays_pending(tmp_path, zalo_
         assert "Kính gửi Phòng Nội vụ\n\nĐề nghị" in body["message"]["text"]  # lines kept
 
 
+def test_an_unreachable_apprise_service_is_given_up_for_the_run(tmp_path, monkeypatch):
+    rt = make_runtime(tmp_path / "data")
+    monkeypatch.setenv("BAOCAO_ZALO_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("BAOCAO_ZALO_ACCESS_TOKEN", "tok-123")
+    _enqueue(rt, _rows(contacts=[Contact(url=f"zalo://88{n}") for n in range(3)]))
+    assert deliver_outbox(rt.engine, mail_url="mailto://127.0.0.1:9?from=a@b.vn") == counts(
+        failed=3
+    )
+    errors = [e for _, _, e in _status(rt).values()]
+    assert "unreachable" in errors[0]
+    assert errors[1] == errors[2] and errors[1].startswith("zalo không trả lời")
+
+
 def test_no_mail_password_is_written_to_the_store(tmp_path, monkeypatch):
     rt = make_runtime(tmp_path / "data")
     _enqueue(
