@@ -303,16 +303,22 @@ def _sender_domain() -> str:
     return sender_domain(get_settings().mail_url)
 
 
-def _due(now: dt.datetime, lease: dt.timedelta):
-    """Pending, failed, or `sending` under a lease that ran out (its run died). A `sending`
-    row without a lease was claimed by an older version: due once `lease` has passed."""
+MAX_ATTEMPTS = 20
+
+
+def _due(now: dt.datetime, lease: dt.timedelta, max_attempts: int = MAX_ATTEMPTS):
+    """Pending, failed (fewer than `max_attempts` times: an address that refuses for good
+    is not tried forever), or `sending` under a lease that ran out (its run died). A
+    `sending` row without a lease was claimed by an older version: due once `lease` has
+    passed."""
     m = OutboxMessage
     expired = sa.or_(
         m.lease_until < now,
         sa.and_(m.lease_until.is_(None), sa.or_(m.sent_at.is_(None), m.sent_at < now - lease)),
     )
     return sa.or_(
-        m.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
+        m.status == DeliveryStatus.PENDING.value,
+        sa.and_(m.status == DeliveryStatus.FAILED.value, m.attempts < max_attempts),
         sa.and_(m.status == DeliveryStatus.SENDING.value, expired),
     )
 
@@ -344,6 +350,7 @@ def claim_due(
     period_code: str | None = None,
     after_id: int = 0,
     limit: int = 500,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> Claimed:
     """Claim up to `limit` due messages after `after_id`, oldest first, for `claim_id`:
     status `sending`, lease until now + lease, one more attempt.
@@ -352,7 +359,7 @@ def claim_due(
     PostgreSQL rows another run is claiming are skipped (SKIP LOCKED)."""
     now = now or utcnow()
     claim_id = claim_id or uuid.uuid4().hex
-    due = _due(now, lease)
+    due = _due(now, lease, max_attempts)
     m = OutboxMessage
     stmt = _filtered(select(m.id).where(due, m.id > after_id), kinds, period_code)
     stmt = stmt.order_by(m.id).limit(limit)
@@ -468,12 +475,31 @@ def count_due(
     kinds: Sequence[str] | None = None,
     period_code: str | None = None,
     after_id: int = 0,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> int:
     """How many messages after `after_id` are due now."""
     stmt = select(func.count(OutboxMessage.id)).where(
-        _due(now or utcnow(), lease), OutboxMessage.id > after_id
+        _due(now or utcnow(), lease, max_attempts), OutboxMessage.id > after_id
     )
     return session.exec(_filtered(stmt, kinds, period_code)).one()
+
+
+SECRET_KINDS = ("approval",)  # their body carries a one-time code
+FORGOTTEN = "(Thư có mã một lần đã được gửi; nội dung không lưu lại / sent, not kept)"
+
+
+def forget_sent_secrets(session: Session) -> int:
+    """Once a message carrying a one-time code is sent, its text is not kept in the store."""
+    m = OutboxMessage
+    return session.execute(
+        sa.update(m)
+        .where(
+            m.kind.in_(SECRET_KINDS),
+            m.status == DeliveryStatus.SENT.value,
+            m.body != FORGOTTEN,
+        )
+        .values(body=FORGOTTEN, body_html="")
+    ).rowcount
 
 
 OUTBOX_COLUMNS = [

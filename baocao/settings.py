@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         "?from=ADDR&mode=insecure|starttls|ssl[&name=...] (also smtp://, smtps://); "
         "${VAR} is read from the environment when sending",
     )
+    outbox_max_attempts: int = Field(
+        20, ge=1, description="A message failed this many times is not tried again (shown failed)"
+    )
     outbox_lease_seconds: float = Field(
         120.0,
         gt=0,

@@ -371,6 +371,7 @@ def deliver_outbox(
                         period_code=period_code,
                         after_id=last_id,
                         limit=page,
+                        max_attempts=settings.outbox_max_attempts,
                     )
                 if not claimed.messages:
                     break
@@ -389,8 +390,16 @@ def deliver_outbox(
     if stopped_early:
         with session_scope(engine) as s:  # due and not reached by this run
             counts["deferred"] += crud.count_due(
-                s, now=clock(), lease=lease, kinds=kinds, period_code=period_code, after_id=last_id
+                s,
+                now=clock(),
+                lease=lease,
+                kinds=kinds,
+                period_code=period_code,
+                after_id=last_id,
+                max_attempts=settings.outbox_max_attempts,
             )
+    with session_scope(engine) as s:
+        crud.forget_sent_secrets(s)
     if counts["deferred"]:
         logger.warning(
             "hết thời gian của lần gửi (%g s): %d thư để lại cho lần chạy sau / "

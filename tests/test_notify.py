@@ -483,3 +483,28 @@ def test_on_postgres_two_runs_at_once_take_back_a_dead_claim_and_send_each_once(
         _received_once(mail, 40)
     assert sum(r["sent"] for r in results) == 40 and sum(r["reclaimed"] for r in results) == 10
     assert {v[0] for v in _status(rt).values()} == {"sent"}
+
+
+def test_an_address_that_keeps_failing_is_given_up_after_the_attempts_allowed(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    url = f"mailto://127.0.0.1:{free_port()}?from=baocao@example.vn&mode=insecure"
+    _enqueue(rt, _rows())
+    settings = _settings(rt, outbox_max_attempts=2)
+    for _ in range(2):
+        assert deliver_outbox(rt.engine, settings=settings, mail_url=url) == counts(failed=1)
+    assert deliver_outbox(rt.engine, settings=settings, mail_url=url) == counts()  # not again
+    [(status, attempts, _)] = _status(rt).values()
+    assert (status, attempts) == ("failed", 2)
+
+
+def test_a_one_time_code_is_not_kept_once_sent(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    rows = [{**r, "kind": "approval", "body": "Mã phê duyệt: 493817"} for r in _rows()]
+    _enqueue(rt, rows)
+    with MailCatcher(tmp_path / "mail") as mail:
+        assert deliver_outbox(rt.engine, mail_url=mail.mail_url) == counts(sent=1)
+        [got] = mail.received
+    assert "493817" in got.message.get_body(("plain",)).get_content()
+    with session_scope(rt.engine) as s:
+        [row] = s.exec(select(OutboxMessage))
+    assert "493817" not in row.body and "493817" not in row.body_html
