@@ -111,6 +111,17 @@ def _preflight(
     _run(check)
 
 
+def _delivered(r: dict) -> str:
+    """What a delivery did, including messages taken back from a run that stopped while
+    sending and those left for the next run when this one ran out of time."""
+    text = f"{r.get('sent', 0)} sent, {r.get('failed', 0)} failed"
+    if r.get("reclaimed"):
+        text += f", {r['reclaimed']} taken back from a stopped run (may have arrived once)"
+    if r.get("deferred"):
+        text += f", {r['deferred']} left for the next run"
+    return text
+
+
 def _cfg(config: Path | None) -> str:
     return str(config) if config else ""
 
@@ -165,7 +176,7 @@ def open_(
     )
     console.print(
         f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} message(s) queued, "
-        f"{r['sent']} sent, {r['failed']} failed; units' deadline {r['unit_deadline']}"
+        f"{_delivered(r)}; units' deadline {r['unit_deadline']}"
     )
 
 
@@ -241,9 +252,7 @@ def remind(
         as_of=as_of or "",
         config_dir=_cfg(config),
     )
-    console.print(
-        f"{r['period']}: {r['queued']} reminder(s) queued, {r['sent']} sent, {r['failed']} failed"
-    )
+    console.print(f"{r['period']}: {r['queued']} reminder(s) queued, {_delivered(r)}")
 
 
 @app.command()
@@ -271,7 +280,7 @@ def publish(
     console.print(
         f"{r['period']} v{r['version']} ({'new' if r['new_version'] else 'unchanged'}) in {r['folder']}\n"
         f"units in {r['completeness']}, on time {r['timeliness']}; {r['queued']} notice(s) queued, "
-        f"{r['sent']} sent, {r['failed']} failed"
+        f"{_delivered(r)}"
     )
 
 

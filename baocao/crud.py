@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
+from baocao.mailer import message_id_for, sender_domain
 from baocao.models import (
     CollectionRequest,
+    DeliveryStatus,
     Finding,
     OutboxMessage,
     Outcome,
@@ -250,82 +254,252 @@ def values_frame(session: Session, *, submission_ids: Sequence[int]) -> pd.DataF
 
 
 # ---- outbox -----------------------------------------------------------------------------
+#
+# A delivery run claims due messages under its own `claim_id` with a lease (`lease_until`),
+# renews the lease while it sends, and records each outcome only while the claim is still its
+# own. A message left `sending` with its lease run out belongs to a run that died: it is due
+# again ("reclaimed"). Every statement is set-based: one UPDATE per page, per outcome.
+
+DEFAULT_LEASE = dt.timedelta(seconds=120)
+_CHUNK = 5000  # ids per IN (...) list, well under SQLite's limit on bound parameters
 
 
-def enqueue(session: Session, *, messages: Sequence[dict]) -> list[str]:
+def enqueue(session: Session, *, messages: Sequence[dict], domain: str | None = None) -> list[str]:
     """Add messages whose `key` is new; return the keys actually added.
 
     The key is the intent ("request:2022-Q1:NV:phongnoivu@..."): enqueuing the same intent
-    again, from a rerun or after a crash, adds nothing.
+    again, from a rerun or after a crash, adds nothing. Each new message gets its stable
+    Message-ID from its key, `<sha256(key)[:32]@domain>`, the domain being that of the
+    configured sender unless given.
     """
     if not messages:
         return []
-    keys = [m["key"] for m in messages]
-    have = set(session.exec(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))))
+    keys = list(dict.fromkeys(m["key"] for m in messages))
+    have: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        have |= set(session.exec(select(OutboxMessage.key).where(OutboxMessage.key.in_(chunk))))
     fresh, seen = [], set()
     for m in messages:
         if m["key"] in have or m["key"] in seen:
             continue
         seen.add(m["key"])
-        fresh.append({"created_at": utcnow(), "status": "pending", **m})
-        if isinstance(fresh[-1].get("attachments"), list):
-            fresh[-1]["attachments"] = json.dumps(fresh[-1]["attachments"], ensure_ascii=False)
+        row = {"created_at": utcnow(), "status": DeliveryStatus.PENDING.value, **m}
+        if isinstance(row.get("attachments"), list | tuple):
+            row["attachments"] = json.dumps(list(row["attachments"]), ensure_ascii=False)
+        if not row.get("message_id"):
+            if domain is None:
+                domain = _sender_domain()
+            row["message_id"] = message_id_for(row["key"], domain)
+        fresh.append(row)
     if fresh:
         session.execute(sa.insert(OutboxMessage), fresh)
     return [m["key"] for m in fresh]
 
 
-def claim_due(
-    session: Session,
-    *,
-    kinds: Sequence[str] | None = None,
-    period_code: str | None = None,
-    after_id: int = 0,
-    limit: int = 500,
-    stale_after: dt.timedelta = dt.timedelta(minutes=15),
-) -> list[OutboxMessage]:
-    """Messages to send now, oldest first from `after_id`: pending, failed, or stuck in
-    `sending` longer than `stale_after` (a crash between sending and recording).
+def _sender_domain() -> str:
+    from baocao.settings import get_settings
 
-    Each is claimed by a conditional UPDATE (status still due), so two deliveries running at
-    once never both take the same message; on PostgreSQL locked rows are skipped."""
-    now = utcnow()
-    due = sa.or_(
-        OutboxMessage.status.in_(["pending", "failed"]),
-        sa.and_(OutboxMessage.status == "sending", OutboxMessage.sent_at < now - stale_after),
+    return sender_domain(get_settings().mail_url)
+
+
+MAX_ATTEMPTS = 20
+
+
+def _due(now: dt.datetime, lease: dt.timedelta, max_attempts: int = MAX_ATTEMPTS):
+    """Pending, failed (fewer than `max_attempts` times: an address that refuses for good
+    is not tried forever), or `sending` under a lease that ran out (its run died). A
+    `sending` row without a lease was claimed by an older version: due once `lease` has
+    passed."""
+    m = OutboxMessage
+    expired = sa.or_(
+        m.lease_until < now,
+        sa.and_(m.lease_until.is_(None), sa.or_(m.sent_at.is_(None), m.sent_at < now - lease)),
     )
-    stmt = select(OutboxMessage.id).where(due, OutboxMessage.id > after_id)
+    return sa.or_(
+        m.status == DeliveryStatus.PENDING.value,
+        sa.and_(m.status == DeliveryStatus.FAILED.value, m.attempts < max_attempts),
+        sa.and_(m.status == DeliveryStatus.SENDING.value, expired),
+    )
+
+
+def _filtered(stmt, kinds: Sequence[str] | None, period_code: str | None):
     if kinds:
         stmt = stmt.where(OutboxMessage.kind.in_(list(kinds)))
     if period_code:
         stmt = stmt.where(OutboxMessage.period_code == period_code)
-    stmt = stmt.order_by(OutboxMessage.id).limit(limit)
+    return stmt
+
+
+@dataclass
+class Claimed:
+    """One page of messages claimed by a delivery run; `reclaimed` are the ids whose previous
+    run stopped while sending them (they may have reached their server once)."""
+
+    messages: list[OutboxMessage]
+    reclaimed: set[int]
+
+
+def claim_due(
+    session: Session,
+    *,
+    claim_id: str | None = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    now: dt.datetime | None = None,
+    kinds: Sequence[str] | None = None,
+    period_code: str | None = None,
+    after_id: int = 0,
+    limit: int = 500,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Claimed:
+    """Claim up to `limit` due messages after `after_id`, oldest first, for `claim_id`:
+    status `sending`, lease until now + lease, one more attempt.
+
+    Conditional UPDATEs (still due) make two runs at once never take the same message; on
+    PostgreSQL rows another run is claiming are skipped (SKIP LOCKED)."""
+    now = now or utcnow()
+    claim_id = claim_id or uuid.uuid4().hex
+    due = _due(now, lease, max_attempts)
+    m = OutboxMessage
+    stmt = _filtered(select(m.id).where(due, m.id > after_id), kinds, period_code)
+    stmt = stmt.order_by(m.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    claimed = []
-    for message_id in list(session.exec(stmt)):
-        taken = session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, due)
-            .values(status="sending", attempts=OutboxMessage.attempts + 1, sent_at=now)
-        ).rowcount
-        if taken:
-            claimed.append(message_id)
-    if not claimed:
-        return []
-    return list(
-        session.exec(
-            select(OutboxMessage).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
-        )
+    ids = list(session.exec(stmt))
+    if not ids:
+        return Claimed([], set())
+    values = {
+        "status": DeliveryStatus.SENDING.value,
+        "claim_id": claim_id,
+        "lease_until": now + lease,
+        "attempts": m.attempts + 1,
+    }
+    claim = sa.update(m).where(m.id.in_(ids), due).execution_options(synchronize_session=False)
+    reclaimed: set[int] = set()
+    # the expired claims first, so they can be told apart from the pending and failed ones
+    if session.execute(
+        claim.where(m.status == DeliveryStatus.SENDING.value).values(values)
+    ).rowcount:
+        reclaimed = set(session.exec(select(m.id).where(m.id.in_(ids), m.claim_id == claim_id)))
+    session.execute(claim.where(m.status != DeliveryStatus.SENDING.value).values(values))
+    rows = session.exec(select(m).where(m.id.in_(ids), m.claim_id == claim_id).order_by(m.id)).all()
+    return Claimed(list(rows), reclaimed)
+
+
+def renew_leases(session: Session, *, claim_id: str, until: dt.datetime) -> int:
+    """Extend the lease of the messages this run still holds unsent; how many it holds."""
+    m = OutboxMessage
+    stmt = (
+        sa.update(m)
+        .where(m.claim_id == claim_id, m.status == DeliveryStatus.SENDING.value)
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
     )
+    return session.execute(stmt).rowcount
 
 
-def mark_delivery(session: Session, *, message_id: int, ok: bool, error: str = "") -> None:
-    row = session.get(OutboxMessage, message_id)
-    row.status = "sent" if ok else "failed"
-    row.sent_at = utcnow() if ok else None
-    row.last_error = "" if ok else error[:2000]
-    session.add(row)
+def held_ids(session: Session, *, claim_id: str, ids: Iterable[int]) -> set[int]:
+    """Of these ids, those still claimed by `claim_id` (sent or not)."""
+    ids, out = list(ids), set()
+    for i in range(0, len(ids), _CHUNK):
+        stmt = select(OutboxMessage.id).where(
+            OutboxMessage.id.in_(ids[i : i + _CHUNK]), OutboxMessage.claim_id == claim_id
+        )
+        out |= set(session.exec(stmt))
+    return out
+
+
+def record_deliveries(
+    session: Session | sa.Connection,
+    *,
+    claim_id: str,
+    sent: Sequence[int] = (),
+    failed: Sequence[tuple[int, str]] = (),
+    deferred: Sequence[int] = (),
+    now: dt.datetime | None = None,
+) -> dict[str, int]:
+    """Record outcomes of messages this run still holds (anything another run reclaimed is
+    left alone): sent, failed with a reason (retried next run), or deferred (not tried: back
+    to pending, or failed if it had failed before, the attempt not counted). Returns how many
+    rows each outcome changed. One UPDATE per outcome and reason."""
+    m = OutboxMessage
+    mine = (m.claim_id == claim_id, m.status == DeliveryStatus.SENDING.value)
+
+    def update(ids: Sequence[int], **values) -> int:
+        n = 0
+        for i in range(0, len(ids), _CHUNK):
+            stmt = (
+                sa.update(m)
+                .where(m.id.in_(list(ids[i : i + _CHUNK])), *mine)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            n += session.execute(stmt).rowcount
+        return n
+
+    counts = {"sent": 0, "failed": 0, "deferred": 0}
+    if sent:
+        counts["sent"] = update(
+            sent,
+            status=DeliveryStatus.SENT.value,
+            sent_at=now or utcnow(),
+            last_error="",
+            lease_until=None,
+        )
+    by_reason: dict[str, list[int]] = {}
+    for message_id, reason in failed:
+        by_reason.setdefault((reason or "không rõ lý do / unknown")[:2000], []).append(message_id)
+    for reason, ids in by_reason.items():
+        counts["failed"] += update(
+            ids, status=DeliveryStatus.FAILED.value, last_error=reason, lease_until=None
+        )
+    if deferred:
+        counts["deferred"] = update(
+            deferred,
+            status=sa.case(
+                (m.last_error != "", DeliveryStatus.FAILED.value),
+                else_=DeliveryStatus.PENDING.value,
+            ),
+            attempts=m.attempts - 1,
+            claim_id=None,
+            lease_until=None,
+        )
+    return counts
+
+
+def count_due(
+    session: Session,
+    *,
+    now: dt.datetime | None = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    kinds: Sequence[str] | None = None,
+    period_code: str | None = None,
+    after_id: int = 0,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
+    """How many messages after `after_id` are due now."""
+    stmt = select(func.count(OutboxMessage.id)).where(
+        _due(now or utcnow(), lease, max_attempts), OutboxMessage.id > after_id
+    )
+    return session.exec(_filtered(stmt, kinds, period_code)).one()
+
+
+SECRET_KINDS = ("approval",)  # their body carries a one-time code
+FORGOTTEN = "(Thư có mã một lần đã được gửi; nội dung không lưu lại / sent, not kept)"
+
+
+def forget_sent_secrets(session: Session) -> int:
+    """Once a message carrying a one-time code is sent, its text is not kept in the store."""
+    m = OutboxMessage
+    return session.execute(
+        sa.update(m)
+        .where(
+            m.kind.in_(SECRET_KINDS),
+            m.status == DeliveryStatus.SENT.value,
+            m.body != FORGOTTEN,
+        )
+        .values(body=FORGOTTEN, body_html="")
+    ).rowcount
 
 
 OUTBOX_COLUMNS = [
@@ -341,6 +515,7 @@ OUTBOX_COLUMNS = [
     "sent_at",
     "last_error",
     "key",
+    "message_id",
 ]
 
 

@@ -22,7 +22,33 @@ class Settings(BaseSettings):
     inbox_dir: Path | None = Field(None, description="Folder polled for returned forms")
     mail_url: str = Field(
         "mailto://localhost:25?from=baocao@localhost&mode=insecure",
-        description="Apprise mailto:// base for `email:` contacts; the address goes in to=",
+        description="Mail server for `email:` contacts: mailto://[user:pass@]host[:port]"
+        "?from=ADDR&mode=insecure|starttls|ssl[&name=...] (also smtp://, smtps://); "
+        "${VAR} is read from the environment when sending",
+    )
+    outbox_max_attempts: int = Field(
+        20, ge=1, description="A message failed this many times is not tried again (shown failed)"
+    )
+    outbox_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A delivery run's hold on the messages it claimed; renewed every third of "
+        "it while sending, so a claim that outlives it belongs to a run that died",
+    )
+    outbox_budget_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="Time a delivery run may spend; what is left stays pending for the next run",
+    )
+    outbox_page_size: int = Field(500, gt=0, description="Messages claimed at a time")
+    smtp_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to connect to the mail server and get its greeting"
+    )
+    smtp_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for each later answer of the mail server"
+    )
+    smtp_sessions: int = Field(
+        2, ge=1, le=32, description="SMTP connections a delivery run keeps open at once"
     )
     max_file_bytes: int = Field(
         20_000_000, description="Received files larger than this are refused"

@@ -59,7 +59,8 @@ def ingest_submissions(
             renew_claim(claim, rt.settings.claim_lease_seconds)
     if claim is not None:
         finish_claim_task(rt, claim, results, now)
-    sent = deliver_outbox_task(rt, kinds=["rejection"])
+    # the every-few-minutes run also retries whatever other runs could not send
+    sent = deliver_outbox_task(rt, kinds=None)
     stored = {"accepted", "rejected", "duplicate"}  # periods that exist and changed
     for code in sorted({r["period"] for r in results if r["outcome"] in stored}):
         publish_status_artifact(rt, Period.parse(code))
