@@ -10,6 +10,7 @@ line prints either as one red line (exit 2); a flow ends Failed with the same li
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import sqlite3
@@ -222,3 +223,28 @@ def require_prefect_api() -> None:
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if url and not healthy(str(url).rstrip("/")):
         raise prefect_unreachable(str(url))
+
+
+class _QuietUserErrors(logging.Filter):
+    """Drops the traceback from a log record whose exception is a user's mistake or an
+    unusable store/disk/API: the record's one line says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and as_user_error(exc) is not None:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_QUIET = _QuietUserErrors()
+
+
+def quiet_user_errors_in_logs() -> None:
+    """Prefect logs a traceback for any exception raised in a task or flow run; for a
+    user's mistake (a config typo, a template the sandbox refused) that traceback reaches
+    the person, in the terminal and in the UI's log. Keep the one line only (idempotent)."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(name)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)

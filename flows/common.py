@@ -14,7 +14,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.states import Failed
 
-from baocao.errors import as_user_error, one_line
+from baocao.errors import as_user_error, one_line, quiet_user_errors_in_logs
 from baocao.periods import Period, now_vn, parse_moment
 from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period, select_units
@@ -64,6 +64,7 @@ def start(
     (what the UI's form sends for "not set") mean the defaults. Every parameter is checked
     here, before any task runs: `as_of`, the config, the store and the `units` asked for
     (unknown codes are a ValueError naming the known ones)."""
+    quiet_user_errors_in_logs()  # a mistake inside a task: its one line, not a traceback
     now = parse_moment(as_of) or now_vn()
     rt = build_runtime(config_dir or None)
     if units:

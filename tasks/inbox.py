@@ -111,7 +111,10 @@ def claim_inbox(inbox: Path, *, settle_seconds: float, lease_seconds: float) -> 
             claim.waiting.append(path.name)  # still being written, or just copied in
             continue
         try:
-            path.rename(folder / f"{uuid.uuid4().hex[:12]}__{path.name}")
+            # the arrival's id starts with when it arrived, so claimed files sort in arrival
+            # order (versions follow it) and keep their id if another run takes them over
+            arrival_id = f"{st.st_mtime_ns:020d}-{uuid.uuid4().hex[:8]}"
+            path.rename(folder / f"{arrival_id}__{path.name}")
         except FileNotFoundError:  # another run claimed it first
             continue
     for f in sorted(folder.iterdir()):
@@ -134,7 +137,7 @@ def finish_claim(claim: Claim, results: list[IntakeResult], inbox: Path, now: dt
         if result is None or result.outcome == "retry" or not arrival.path.exists():
             continue
         where = "quarantine" if result.outcome == Outcome.QUARANTINED else "processed"
-        target = inbox / where / f"{stamp}_{arrival.key.split(':')[-1][:8]}_{arrival.name}"
+        target = inbox / where / f"{stamp}_{arrival.key[-8:]}_{arrival.name}"
         target.parent.mkdir(exist_ok=True)
         arrival.path.replace(target)
         checkpoint("ingest.closed")

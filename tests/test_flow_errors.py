@@ -90,3 +90,18 @@ def test_a_lost_store_fails_the_cycle_in_one_line(prefect_harness, tmp_path, mon
     with pytest.raises(SetupError):
         quarterly_cycle(period="2022-Q1", as_of="2022-03-07T08:00")
     assert not (data / "baocao.sqlite").exists()
+
+
+def test_a_mistake_inside_a_task_is_one_line_too(prefect_harness, tmp_path, monkeypatch):
+    """A district's own message template that the sandbox refuses fails in the task that
+    renders it: the task's and the flow's logs carry the line, not a traceback."""
+    from flows.open_period import open_period
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    config = edited_config(tmp_path / "config", "body.yaml", "place: Sơn Tây", "place: Sơn Tây")
+    (config / "templates" / "messages").mkdir(parents=True)
+    (config / "templates" / "messages" / "request.txt").write_text(
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}\nbody\n", encoding="utf-8"
+    )
+    state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
+    _failed_cleanly(state, "request.txt")

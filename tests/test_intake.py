@@ -577,3 +577,22 @@ def test_a_file_that_crashes_its_reader_costs_only_itself(tmp_path, monkeypatch)
         [finding] = s.exec(select(Finding).where(Finding.receipt_id == receipt.id))
     assert finding.rule == "quarantined" and "cách ly" in finding.message_vi
     assert len(submissions(rt, "NV")) == 1 and submissions(rt, "TP") == []
+
+
+def test_files_are_taken_in_the_order_they_arrived(tmp_path):
+    """Versions follow arrival: TCKH's wrong file, then its correction, whatever the names."""
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first, fixed = returned(rt, ["TCKH_2022-Q1.xlsx", "TCKH_2022-Q1_sua.xlsx"])
+    for n, (src, name) in enumerate([(first, "z-first.xlsx"), (fixed, "a-second.xlsx")]):
+        (inbox / name).write_bytes(src.read_bytes())
+        os.utime(inbox / name, (1000 + n, 1000 + n))
+    claim = claim_inbox(inbox, settle_seconds=5, lease_seconds=60)
+    assert [a.name for a in claim.arrivals] == ["z-first.xlsx", "a-second.xlsx"]
+    results = ingest_arrivals(rt, claim.arrivals, now=LATER)
+    assert [(r.file, r.version, r.outcome) for r in results] == [
+        ("z-first.xlsx", 1, "rejected"),
+        ("a-second.xlsx", 2, "accepted"),
+    ]
