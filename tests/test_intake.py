@@ -468,31 +468,30 @@ print(r.outcome)
 """
 
 
-@pytest.mark.slow
-def test_a_file_that_kills_its_reader_three_times_is_quarantined(tmp_path):
-    rt = make_runtime(tmp_path / "data")
-    open_example(rt)
-    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
-    env = {**os.environ, "BAOCAO_FAULT": "ingest.read"}
-    for _ in range(3):  # each run dies after counting its attempt, before storing
-        run = subprocess.run(
-            [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
-            env=env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert run.returncode == -9, run.stderr
-    env.pop("BAOCAO_FAULT")
-    run = subprocess.run(
-        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
+def _ingest_in_a_process(rt, path, fault: str | None = None) -> subprocess.CompletedProcess:
+    """One intake of `path` (arrival key fixed) in its own process, killed at `fault`."""
+    env = {k: v for k, v in os.environ.items() if k != "BAOCAO_FAULT"}
+    if fault:
+        env["BAOCAO_FAULT"] = fault
+    return subprocess.run(
+        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(path)],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_its_reader_three_times_is_quarantined(tmp_path):
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
+    for _ in range(3):  # each run dies after counting its attempt, before storing
+        run = _ingest_in_a_process(rt, nv, fault="ingest.read")
+        assert run.returncode == -9, run.stderr
+    run = _ingest_in_a_process(rt, nv)
     assert run.stdout.strip() == "quarantined", run.stderr
     [receipt] = receipts(rt, nv.name)
     assert (receipt.outcome, receipt.attempts) == ("quarantined", 4)
@@ -505,25 +504,9 @@ def test_killed_at_any_point_a_rerun_stores_each_file_once(tmp_path, point):
     rt = make_runtime(tmp_path / "data")
     open_example(rt)
     [nv] = returned(rt, ["NV_2022-Q1.xlsx"])
-    env = {**os.environ, "BAOCAO_FAULT": point}
-    killed = subprocess.run(
-        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    killed = _ingest_in_a_process(rt, nv, fault=point)
     assert killed.returncode == -9, killed.stderr
-    env.pop("BAOCAO_FAULT")
-    rerun = subprocess.run(
-        [sys.executable, "-c", RUN_ONCE, str(rt.settings.data_dir), str(nv)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rerun = _ingest_in_a_process(rt, nv)
     assert rerun.stdout.strip() == "accepted", rerun.stderr
     assert len(submissions(rt, "NV")) == 1
     [receipt] = receipts(rt, nv.name)
