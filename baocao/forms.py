@@ -326,7 +326,7 @@ def form_notes(report: ReportDef, indicators: list[Indicator]) -> FormNotes:
             rules.append(said(codes, text, rule.severity))
     blanks = [
         f"Dòng {rows[ind.code]} ({ind.label}): "
-        + (f"báo cáo in “{ind.default}”" if ind.default else "báo cáo không in gì (để trống)")
+        + (f"báo cáo in “{ind.default}”" if ind.default else "(không in gì)")
         for ind in indicators
         if ind.type == "text" and not ind.required
     ]

@@ -417,10 +417,10 @@ def check_previous(
         ratio = abs(value) / abs(before)
         if ratio >= JUMP_FACTOR:
             vi = f"tăng gấp {_times(ratio)} lần so với kỳ trước"
-            en = f"{_times(ratio)} times the previous period's"
+            en = f"{_times(ratio)} times the previous period's value"
         elif ratio <= 1 / DROP_FACTOR:
             vi = f"giảm còn 1/{_times(1 / ratio)} so với kỳ trước"
-            en = f"1/{_times(1 / ratio)} of the previous period's"
+            en = f"1/{_times(1 / ratio)} of the previous period's value"
         else:
             continue
         findings.append(
@@ -431,7 +431,8 @@ def check_previous(
                 f"Ô {cell}, {ind.label}: {_shown(ind, value)}, {vi} ({when}: "
                 f"{_shown(ind, before)}). Kiểm tra lại (nhầm đơn vị tính, thừa hoặc thiếu chữ số "
                 "0?); nếu số liệu đúng thì không cần gửi lại.",
-                f"{cell}, {ind.code}: {value:g} is {en} ({when}: {before:g}); check it. Accepted.",
+                f"{cell}, {ind.code}: {value:,.12g} is {en} ({when}: {before:,.12g}); check it. "
+                "Accepted.",
             )
         )
     return findings
