@@ -27,9 +27,11 @@ from baocao.models import (
     RenderedReport,
     ReportingPeriod,
     Submission,
+    SubmissionStatus,
     SubmissionValue,
     utcnow,
 )
+from baocao.periods import Period
 
 # ---- periods and requests ---------------------------------------------------------------
 
@@ -251,6 +253,53 @@ def values_frame(session: Session, *, submission_ids: Sequence[int]) -> pd.DataF
         SubmissionValue.cell,
     ).where(SubmissionValue.submission_id.in_(list(submission_ids)))
     return pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=cols)
+
+
+PREVIOUS_COLUMNS = ["unit", "indicator", "value", "period"]
+
+
+def previous_values(
+    session: Session, *, report_id: str, period_code: str, units: Iterable[str]
+) -> pd.DataFrame:
+    """The numbers of `units` in the period before `period_code` (2021-Q4 for 2022-Q1), each
+    from its unit's latest valid version there: columns unit, indicator, value, period (the
+    previous period's code). One query (per 5,000 units); empty when nothing was reported."""
+    units = sorted(set(units))
+    previous = Period.parse(period_code).previous().code
+    rows: list[tuple] = []
+    for i in range(0, len(units), _CHUNK):
+        chunk = units[i : i + _CHUNK]
+        latest = (
+            select(Submission.unit_code, func.max(Submission.version).label("version"))
+            .join(ReportingPeriod, ReportingPeriod.id == Submission.period_id)
+            .where(
+                ReportingPeriod.report_id == report_id,
+                ReportingPeriod.code == previous,
+                Submission.status == SubmissionStatus.VALID,
+                Submission.unit_code.in_(chunk),
+            )
+            .group_by(Submission.unit_code)
+            .subquery()
+        )
+        stmt = (
+            select(Submission.unit_code, SubmissionValue.indicator, SubmissionValue.value_num)
+            .join(ReportingPeriod, ReportingPeriod.id == Submission.period_id)
+            .join(
+                latest,
+                sa.and_(
+                    latest.c.unit_code == Submission.unit_code,
+                    latest.c.version == Submission.version,
+                ),
+            )
+            .join(SubmissionValue, SubmissionValue.submission_id == Submission.id)
+            .where(
+                ReportingPeriod.report_id == report_id,
+                ReportingPeriod.code == previous,
+                SubmissionValue.value_num.is_not(None),
+            )
+        )
+        rows += [(*r, previous) for r in session.exec(stmt).all()]
+    return pd.DataFrame(rows, columns=PREVIOUS_COLUMNS)
 
 
 # ---- outbox -----------------------------------------------------------------------------

@@ -104,7 +104,13 @@ def build_form(
     prefill: dict[str, object] | None = None,
 ) -> bytes:
     """The unit's form as .xlsx bytes (XlsxWriter: a province writes thousands of them);
-    `prefill` puts values in (the example's filled forms use it)."""
+    `prefill` puts values in (the example's filled forms use it; a percentage is given as
+    the report prints it, 90 for 90 %).
+
+    Under the table, in words, what the office checks (`form_notes`). Each value cell refuses
+    at entry what its indicator cannot hold: a whole number for a count, a number within the
+    indicator's bounds, a date. A percentage cell has Excel's percent format, so what Excel
+    stores is always the fraction (typing 90 or 90 % stores 0.9) and is read back as 90."""
     import xlsxwriter
 
     from baocao import vnformat
@@ -120,6 +126,7 @@ def build_form(
         "text": wb.add_format({**fill, "text_wrap": True}),
         "decimal": wb.add_format({**fill, "num_format": "#,##0.000"}),
         "number": wb.add_format({**fill, "num_format": "#,##0"}),
+        "percent": wb.add_format({**fill, "num_format": PERCENT_FORMAT}),
     }
     ws = wb.add_worksheet(FORM_SHEET)
     start, end = period.window()
@@ -138,7 +145,8 @@ def build_form(
     ws.write("A5", f"Hạn gửi: trước 24 giờ ngày {vnformat.date(last_day)}")
     ws.write(
         "A6",
-        "Chỉ điền cột E (Giá trị). Không đổi tên sheet, không sửa cột Mã chỉ tiêu.",
+        "Chỉ điền cột E (Giá trị). Không đổi tên sheet, không sửa cột Mã chỉ tiêu. "
+        "Những điều Văn phòng kiểm tra được ghi dưới bảng.",
         wb.add_format({"italic": True}),
     )
     header = wb.add_format(
@@ -159,46 +167,33 @@ def build_form(
         ws.write_row(r, 0, (n, ind.code, ind.label, unit_label), top)
         ws.write(r, 5, note, top)
         kind = (
-            ind.type if ind.type in ("date", "text") else ("decimal" if ind.decimals else "number")
+            ind.type
+            if ind.type in ("date", "text", "percent")
+            else ("decimal" if ind.decimals else "number")
         )
         value = prefill.get(ind.code)
         if value is None:
             ws.write_blank(r, 4, None, value_formats[kind])
         elif kind == "date":
             ws.write_datetime(r, 4, dt.datetime.combine(value, dt.time()), value_formats[kind])
+        elif kind == "percent" and isinstance(value, int | float):
+            ws.write_number(r, 4, value / 100, value_formats[kind])
         else:
             ws.write(r, 4, value, value_formats[kind])
-        if kind == "date":
-            ws.data_validation(
-                r,
-                4,
-                r,
-                4,
-                {
-                    "validate": "date",
-                    "criteria": ">",
-                    "value": dt.date(2000, 1, 1),
-                    "error_message": "Nhập ngày dd/mm/yyyy / enter a date",
-                },
-            )
-        elif kind != "text":
-            ws.data_validation(
-                r,
-                4,
-                r,
-                4,
-                {
-                    "validate": "decimal",
-                    "criteria": ">=",
-                    "value": 0,
-                    "error_message": "Nhập một số không âm / enter a non-negative number",
-                },
-            )
-    for col, width in enumerate((5, 22, 60, 12, 18, 16)):
+        rule = entry_rule(ind)
+        if rule is not None:
+            ws.data_validation(r, 4, r, 4, rule)
+    widths = (5, 22, 60, 12, 18, 16)
+    for col, width in enumerate(widths):
         ws.set_column(col, col, width)
+    last = _write_notes(
+        wb, ws, form_notes(report, indicators), FIRST_ROW - 2 + len(indicators), sum(widths)
+    )
     ws.set_paper(9)  # A4, landscape, one page wide: clerks print it
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
+    ws.print_area(0, 0, last, len(widths) - 1)
+    ws.repeat_rows(FIRST_ROW - 2)  # the table's header on every printed page
     ws.protect()  # labels and codes locked, column E open; no password
     meta = wb.add_worksheet(META_SHEET)
     for row, pair in enumerate(
@@ -214,6 +209,179 @@ def build_form(
     meta.very_hidden()
     wb.close()
     return buf.getvalue()
+
+
+PERCENT_FORMAT = "0.0%"
+# Excel's largest whole number in a "whole number" validation; an indicator without bounds
+# gets these, and the validation of what was received still applies its own caps
+_NO_BOUND = 2_147_483_647
+
+
+def _num(value: float) -> str:
+    """A bound as Vietnamese write it: 1.000, 0,5."""
+    from baocao import vnformat
+
+    text = vnformat.number(value, 3)
+    return text.rstrip("0").rstrip(",") if "," in text else text
+
+
+def entry_rule(ind: Indicator) -> dict | None:
+    """The data validation (XlsxWriter options) of an indicator's value cell: what Excel
+    refuses at entry. None for a text."""
+    if ind.type == "text":
+        return None
+    if ind.type == "date":
+        return {
+            "validate": "date",
+            "criteria": ">",
+            "value": dt.date(2000, 1, 1),
+            "error_title": "Ngày không hợp lệ",
+            "error_message": "Nhập một ngày dạng dd/mm/yyyy, ví dụ 21/02/2022. / Enter a date.",
+        }
+    low, high = ind.min, ind.max
+    if ind.type == "percent":
+        low = 0.0 if low is None else low
+        high = 100.0 if high is None else high
+        return {
+            "validate": "decimal",
+            "criteria": "between",
+            "minimum": low / 100,
+            "maximum": high / 100,
+            "error_title": "Tỷ lệ không hợp lệ",
+            "error_message": (
+                f"Nhập tỷ lệ từ {_num(low)}% đến {_num(high)}%: gõ 90 (hoặc 90%) cho 90%. / "
+                f"Enter a percentage from {low:g}% to {high:g}%."
+            ),
+        }
+    whole = ind.type == "integer"
+    if low is not None and high is not None:
+        limits = {"criteria": "between", "minimum": low, "maximum": high}
+        vi, en = f" từ {_num(low)} đến {_num(high)}", f" from {low:g} to {high:g}"
+    elif low is not None:
+        limits = {"criteria": ">=", "value": low}
+        vi, en = f" từ {_num(low)} trở lên", f" of at least {low:g}"
+    elif high is not None:
+        limits = {"criteria": "<=", "value": high}
+        vi, en = f" không quá {_num(high)}", f" of at most {high:g}"
+    else:
+        limits = {"criteria": "between", "minimum": -_NO_BOUND, "maximum": _NO_BOUND}
+        vi = en = ""
+    if whole:
+        return {
+            "validate": "integer",
+            **limits,
+            "error_title": "Chỉ nhập số nguyên",
+            "error_message": (
+                f"Nhập một số nguyên{vi}, không có phần thập phân. / Enter a whole number{en}."
+            ),
+        }
+    return {
+        "validate": "decimal",
+        **limits,
+        "error_title": "Số không hợp lệ",
+        "error_message": f"Nhập một số{vi}. / Enter a number{en}.",
+    }
+
+
+@dataclass(frozen=True)
+class FormNotes:
+    """What the form says under its table, as lines of text."""
+
+    rules: list[str]  # sum and not-above rules involving the unit's indicators
+    blanks: list[str]  # what the report prints for each optional text left blank
+    general: list[str]  # the checks every value goes through
+
+
+def form_notes(report: ReportDef, indicators: list[Indicator]) -> FormNotes:
+    """In words, what the office checks on this unit's form: each sum and not-above rule that
+    involves one of its indicators, by row number and label ("Dòng 12 (Tổng chi ngân sách
+    Nhà nước) = Dòng 13 (Chi ngân sách huyện) + Dòng 14 (Chi ngân sách xã)"); a rule whose
+    other figures come from other units is said as what the office compares when it
+    consolidates. Then what each optional text prints in the report when left blank."""
+    rows = {ind.code: FIRST_ROW + n for n, ind in enumerate(indicators)}
+    inds = report.indicator_map
+
+    def ref(code: str) -> str:
+        if code in rows:
+            return f"Dòng {rows[code]} ({inds[code].label})"
+        return f"{inds[code].label} (do đơn vị khác báo cáo)"
+
+    def said(codes: tuple[str, ...], text: str, severity: str) -> str:
+        if not all(c in rows for c in codes):
+            return f"Khi tổng hợp, Văn phòng đối chiếu: {text}."
+        if severity == "warning":
+            return f"{text} (nếu không khớp, Văn phòng nhắc kiểm tra lại, không trả biểu mẫu)."
+        return f"{text}."
+
+    rules: list[str] = []
+    for rule in report.sum_rules:
+        codes = (rule.total, *rule.parts)
+        if any(c in rows for c in codes):
+            text = f"{ref(rule.total)} = {' + '.join(ref(p) for p in rule.parts)}"
+            rules.append(said(codes, text, rule.severity))
+    for rule in report.not_above_rules:
+        codes = (rule.part, rule.whole)
+        if any(c in rows for c in codes):
+            text = f"{ref(rule.part)} không lớn hơn {ref(rule.whole)}"
+            rules.append(said(codes, text, rule.severity))
+    blanks = [
+        f"Dòng {rows[ind.code]} ({ind.label}): "
+        + (f"báo cáo in “{ind.default}”" if ind.default else "(không in gì)")
+        for ind in indicators
+        if ind.type == "text" and not ind.required
+    ]
+    numbers = [i for i in indicators if i.type in ("integer", "decimal", "percent")]
+    general = ["Dòng ghi “Bắt buộc” ở cột Ghi chú phải có giá trị."]
+    if numbers:
+        general.append(
+            "Ô số liệu chỉ nhận đúng loại số của dòng: số đếm (người, hồ sơ, văn bản...) là số "
+            "nguyên, không có phần thập phân"
+            + (
+                "; không nhận số âm."
+                if all(i.min is not None and i.min >= 0 for i in numbers)
+                else "."
+            )
+        )
+    if any(ind.type == "percent" for ind in indicators):
+        general.append("Ô tỷ lệ (%): gõ 90 hoặc 90% cho 90%, không gõ 0,9.")
+    if numbers:
+        general.append(
+            "Mỗi số được so với số đơn vị đã báo cáo kỳ trước: số tăng gấp 10 lần trở lên, hoặc "
+            "giảm còn 1/100 trở xuống, sẽ được nhắc kiểm tra lại (biểu mẫu vẫn được nhận)."
+        )
+    return FormNotes(rules=rules, blanks=blanks, general=general)
+
+
+def _write_notes(wb, ws, notes: FormNotes, table_end: int, width: int) -> int:
+    """The notes under the table (whose last row is zero-based `table_end`), after one blank
+    row, each a wrapped paragraph merged across the table's width (`width` characters);
+    returns the last row written."""
+    heading = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    line = wb.add_format({"text_wrap": True, "valign": "top"})
+    per_line = max(int(width * 0.9), 40)  # characters of 11 pt text per printed line
+    row = table_end + 1
+
+    def para(text: str, fmt) -> None:
+        nonlocal row
+        row += 1
+        ws.merge_range(row, 0, row, 5, text, fmt)
+        lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
+        ws.set_row(row, 15 * lines + 2)
+
+    para("NHỮNG ĐIỀU VĂN PHÒNG KIỂM TRA KHI NHẬN BIỂU MẪU", heading)
+    for text in notes.general:
+        para(f"- {text}", line)
+    if notes.rules:
+        para(
+            "Số liệu giữa các dòng phải khớp (không khớp thì biểu mẫu bị trả lại để sửa):", heading
+        )
+        for text in notes.rules:
+            para(f"- {text}", line)
+    if notes.blanks:
+        para("Nếu để trống dòng không bắt buộc, báo cáo sẽ in như sau:", heading)
+        for text in notes.blanks:
+            para(f"- {text}", line)
+    return row
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -268,10 +436,12 @@ def _corrupt(name: str, detail: str = "") -> FormError:
 @dataclass
 class XlsxPlan:
     """What the pre-check learnt: the sheet to read and the cells (row, col; zero-based) of
-    that sheet holding a formula with no calculated value."""
+    that sheet holding a formula with no calculated value, or a number shown in a percent
+    format (Excel stores 90 % as 0.9; calamine gives the 0.9 without its format)."""
 
     form_sheet: str
     formula_no_value: set[tuple[int, int]] = field(default_factory=set)
+    percent_cells: set[tuple[int, int]] = field(default_factory=set)
 
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -305,17 +475,25 @@ def inspect_xlsx(path: Path, limits: ReadLimits) -> XlsxPlan:
         by_name = dict(sheets)
         form = FORM_SHEET if FORM_SHEET in by_name else sheets[0][0]
         plan = XlsxPlan(form_sheet=form)
+        percent_styles = _percent_styles(zf, names, path.name)
         for sheet in dict.fromkeys((form, META_SHEET)):
             if sheet not in by_name:
                 continue
             part = names.get(by_name[sheet].lower())
             if part is None:
                 raise _corrupt(path.name, f"thiếu dữ liệu của sheet {sheet}")
-            scan = _SheetScan(path.name, sheet, limits, record_formulas=sheet == form)
+            scan = _SheetScan(
+                path.name,
+                sheet,
+                limits,
+                record_formulas=sheet == form,
+                percent_styles=percent_styles if sheet == form else frozenset(),
+            )
             with zf.open(part) as fh:
                 scan.run(fh)
             if sheet == form:
                 plan.formula_no_value = scan.formula_no_value
+                plan.percent_cells = scan.percent_cells
         return plan
 
 
@@ -484,6 +662,58 @@ def _relationships(
     return found
 
 
+_LITERAL = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')  # quoted text, escapes, [Red]/[>=100]
+_MAX_STYLES = 200_000  # Excel allows 64,000 cell formats
+
+
+def _percent_styles(zf: zipfile.ZipFile, names: dict[str, str], file: str) -> frozenset[int]:
+    """Indexes of the cell formats (`cellXfs`, what a cell's `s` names) whose number format
+    is a percentage: built-in 9 (0%) and 10 (0.00%), or a custom format with a `%` outside
+    quoted text. Read from the workbook's styles part; none when it has none."""
+    root = _main_part(zf, names, file)
+    base, _, leaf = root.rpartition("/")
+    rels = _relationships(zf, names, f"{base}/_rels/{leaf}.rels", file, by_type="styles")
+    target = rels.get("styles", "")
+    part = target.lstrip("/") if target.startswith("/") else f"{base}/{target}".lstrip("/")
+    real = names.get(_normpath(part).lower()) if target else None
+    if real is None:
+        return frozenset()
+    percent_ids = {9, 10}
+    xf_formats: list[int] = []
+    where = {"numFmts": False, "cellXfs": False}
+
+    def start(tag: str, attrs: dict) -> None:
+        tag = tag.rpartition(":")[2]
+        if tag in where:
+            where[tag] = True
+        elif tag == "numFmt" and where["numFmts"]:
+            code = _LITERAL.sub("", attrs.get("formatCode", ""))
+            num_id = attrs.get("numFmtId", "")
+            if "%" in code and num_id.isdigit() and len(num_id) < 10:
+                percent_ids.add(int(num_id))
+        elif tag == "xf" and where["cellXfs"]:
+            num_id = attrs.get("numFmtId", "0")
+            xf_formats.append(int(num_id) if num_id.isdigit() and len(num_id) < 10 else 0)
+            if len(xf_formats) > _MAX_STYLES:
+                raise _Budget
+
+    def end(tag: str) -> None:
+        tag = tag.rpartition(":")[2]
+        if tag == "cellXfs":
+            raise _Budget  # all that is needed has been seen
+        if tag in where:
+            where[tag] = False
+
+    try:
+        with zf.open(real) as fh:
+            _xml_events(fh, start, end)
+    except _Budget:
+        pass
+    except (expat.ExpatError, ValueError):
+        raise _corrupt(file, "styles.xml") from None
+    return frozenset(i for i, num_id in enumerate(xf_formats) if num_id in percent_ids)
+
+
 def _normpath(part: str) -> str:
     out: list[str] = []
     for seg in part.split("/"):
@@ -511,12 +741,23 @@ def _parse_ref(ref: str) -> tuple[int, int] | None:
 class _SheetScan:
     """One pass over a sheet's XML with the positions calamine gives cells (a row without `r`
     follows the previous one, a cell without `r` the previous cell): the extent of the cells
-    holding a value, refused past the limits as soon as it is seen, and the formula cells
-    without a calculated value."""
+    holding a value, refused past the limits as soon as it is seen, the formula cells
+    without a calculated value and the numbers in a cell format of `percent_styles`."""
 
-    def __init__(self, file: str, sheet: str, limits: ReadLimits, *, record_formulas: bool):
+    def __init__(
+        self,
+        file: str,
+        sheet: str,
+        limits: ReadLimits,
+        *,
+        record_formulas: bool,
+        percent_styles: frozenset[int] = frozenset(),
+    ):
         self.file, self.sheet, self.limits = file, sheet, limits
         self.record_formulas = record_formulas
+        self.percent_styles = percent_styles
+        self.percent_cells: set[tuple[int, int]] = set()
+        self.percent = False  # the current cell is a number in a percent format
         self.row = self.col = -1
         self.cell: tuple[int, int] | None = None
         self.has_value = self.has_formula = self.has_v = self.in_v = self.text_type = False
@@ -561,6 +802,13 @@ class _SheetScan:
             self.cell, self.col = pos, pos[1]
             self.has_value = self.has_formula = self.has_v = False
             self.text_type = attrs.get("t") in ("str", "s", "inlineStr")
+            style = attrs.get("s", "0")
+            self.percent = (
+                attrs.get("t", "n") == "n"
+                and style.isdigit()
+                and len(style) < 10
+                and int(style) in self.percent_styles
+            )
         elif tag == "row":
             r = attrs.get("r", "")
             self.row = int(r) - 1 if r.isdigit() else self.row + 1
@@ -586,6 +834,8 @@ class _SheetScan:
         elif tag == "c" and self.cell is not None:
             if self.has_value:
                 self._used(*self.cell)
+                if self.percent and len(self.percent_cells) < 100_000:
+                    self.percent_cells.add(self.cell)
             elif self.has_formula and self.record_formulas and not (self.has_v and self.text_type):
                 # no <v>, or openpyxl's empty <v></v> on a number; Excel's calculated ""
                 # is an empty <v> on a t="str" cell and is a real blank
@@ -756,6 +1006,7 @@ def _read_workbook(path: Path, limits: ReadLimits, plan: XlsxPlan | None) -> Par
         ) from None
     header_row, code_col, value_col = _find_header(grid, path.name)
     no_value = plan.formula_no_value if plan else set()
+    percent = plan.percent_cells if plan else set()
     parsed = ParsedFile(meta=meta)
     for r in range(header_row + 1, len(grid)):
         row = grid[r]
@@ -771,6 +1022,8 @@ def _read_workbook(path: Path, limits: ReadLimits, plan: XlsxPlan | None) -> Par
         }
         if at in no_value and raw in (None, ""):
             item["raw"], item["problem"] = None, "formula_no_value"
+        elif at in percent and isinstance(raw, int | float) and not isinstance(raw, bool):
+            item["percent_cell"] = True  # Excel's 0.9 shown as 90 %: validation reads 90
         parsed.rows.append(item)
     return parsed
 

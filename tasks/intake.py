@@ -262,20 +262,26 @@ def _observations(items: list[_Item]) -> pd.DataFrame:
             "raw": r.get("raw"),
             "cell": r.get("cell", ""),
             "problem": r.get("problem"),
+            "percent_cell": bool(r.get("percent_cell")),
         }
         for n, it in enumerate(items)
         for g in it.groups
         for r in g.rows
     ]
-    columns = ["sub", "unit", "period", "indicator", "raw", "cell", "problem"]
+    columns = ["sub", "unit", "period", "indicator", "raw", "cell", "problem", "percent_cell"]
     return pd.DataFrame(records, columns=columns)
 
 
 def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Values and findings of every staged submission, one validation per year of plans."""
+    """Values and findings of every staged submission, one validation per period: its
+    year's plans, and its units' figures of the period before (one query)."""
     values, findings = [], []
-    for year, year_obs in obs.groupby(obs["period"].str[:4]):
-        v, f = validate(year_obs, rt.report, rt.cfg, rt.report.plans.get(int(year), {}))
+    for code, p_obs in obs.groupby("period"):
+        with session_scope(rt.engine) as s:
+            units = p_obs["unit"].unique().tolist()
+            before = crud.previous_values(s, report_id=rt.report.id, period_code=code, units=units)
+        plans = rt.report.plans.get(int(code[:4]), {})
+        v, f = validate(p_obs, rt.report, rt.cfg, plans, before)
         values.append(v)
         findings.append(f)
     return pd.concat(values), pd.concat(findings)

@@ -1,9 +1,13 @@
 """Validate submitted values: types, required values, ranges, totals, plausible percentages.
 
 Plain functions over a DataFrame of observations from any number of submissions
-(columns `sub, unit, indicator, raw, cell`), so a province validates a batch of files in a
-few vectorised steps. Each finding names the unit, the indicator, the cell and the rule, in
-Vietnamese with English alongside.
+(columns `sub, unit, indicator, raw, cell`, optionally `problem` and `percent_cell`), so a
+province validates a batch of files in a few vectorised steps. Each finding names the unit,
+the indicator, the cell and the rule, in Vietnamese with English alongside.
+
+The previous period's figures, when the caller passes them (a DataFrame `unit, indicator,
+value[, period]`), turn a value that jumps (x10 or more, /100 or less) or a percentage typed as
+a fraction (0,9 where last period said 85 %) into a warning to the unit, never a rejection.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from baocao import vnformat
-from baocao.config import Config, ReportDef
+from baocao.config import Config, Indicator, ReportDef
+from baocao.periods import Period
 
 FINDING_COLUMNS = [
     "sub",
@@ -84,6 +89,13 @@ def _typed(kind: str, raw: object, blank: bool) -> tuple[float, str | None]:
     return (np.nan if number is None else number), None
 
 
+def _percent_of(fraction: object) -> object:
+    """0.9 from a cell in a percent format -> 90 (rounded off the float's noise: 0.07 * 100
+    is 7.000000000000001)."""
+    number = parse_number(fraction)
+    return fraction if number is None else round(number * 100, 9)
+
+
 def _finding(row, rule, severity, vi, en) -> dict:
     return {
         "sub": row["sub"],
@@ -138,6 +150,11 @@ def convert_values(
             )
         )
     obs = obs.drop_duplicates(["sub", "indicator"], keep="first").copy()
+    if "percent_cell" in obs.columns:  # Excel stores 90 % as 0.9: the number meant is 90
+        scaled = obs["percent_cell"].eq(True) & obs["indicator"].map(
+            lambda c: inds[c].type == "percent"
+        )
+        obs.loc[scaled, "raw"] = [_percent_of(raw) for raw in obs.loc[scaled, "raw"]]
     formula = obs["problem"].eq("formula_no_value")
     for _, row in obs[formula].iterrows():
         ind = inds[row["indicator"]]
@@ -323,10 +340,115 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
     return findings
 
 
+JUMP_FACTOR = 10  # x10 or more, or /100 or less, against the previous period: a warning
+DROP_FACTOR = 100
+
+
+def _shown(ind: Indicator, value: float) -> str:
+    """A value as the unit would write it: 1.234; 2.266,02; 85%."""
+    if ind.type == "percent":
+        return vnformat.percent(value)
+    if ind.decimals or value % 1 == 0:
+        return vnformat.number(value, ind.decimals)
+    return vnformat.number(value, 3).rstrip("0").rstrip(",")
+
+
+def _times(ratio: float) -> str:
+    """12 -> '12'; 12.34 -> '12,3'."""
+    return vnformat.number(ratio, 0 if ratio >= 100 else 1).removesuffix(",0")
+
+
+def _period_label(code: object) -> str:
+    """'2021-Q4' -> 'Quý IV/2021'; '' when the previous period is not named."""
+    if code is None or (isinstance(code, float) and np.isnan(code)):
+        return ""
+    try:
+        return Period.parse(str(code)).label
+    except ValueError:
+        return ""
+
+
+def check_previous(
+    values: pd.DataFrame, report: ReportDef, previous: pd.DataFrame | None
+) -> list[dict]:
+    """Warnings against the same unit's figures of the previous period (`previous`: columns
+    unit, indicator, value, and optionally period, the previous period's code): a percentage
+    in (0; 1] where the previous one was above 1 (0,9 typed for 90 %), and a number that is
+    x10 or more, or 1/100 or less, of the previous one (both non-zero). Never an error."""
+    if previous is None or previous.empty or values.empty:
+        return []
+    inds = report.indicator_map
+    prev = previous.dropna(subset=["value"]).drop_duplicates(["unit", "indicator"], keep="last")
+    prev = prev.rename(columns={"value": "prev_value", "period": "prev_period"})
+    if "prev_period" not in prev.columns:
+        prev = prev.assign(prev_period=None)
+    numbers = values[
+        values["type"].isin(["integer", "decimal", "percent"]) & values["value_num"].notna()
+    ]
+    both = numbers[["sub", "unit", "indicator", "cell", "value_num"]].merge(
+        prev[["unit", "indicator", "prev_value", "prev_period"]], on=["unit", "indicator"]
+    )
+    findings: list[dict] = []
+    for row in both.to_dict("records"):
+        ind, value, before = inds[row["indicator"]], row["value_num"], row["prev_value"]
+        label = _period_label(row["prev_period"])
+        when = label or "kỳ trước"
+        earlier = f"kỳ trước ({label})" if label else "kỳ trước"
+        cell = row["cell"]
+        if ind.type == "percent" and 0 < value <= 1 and before > 1:
+            meant = _shown(ind, value * 100)
+            findings.append(
+                _finding(
+                    row,
+                    "percent_fraction",
+                    "warning",
+                    f"Ô {cell}, {ind.label}: {_shown(ind, value)}, trong khi {earlier} là "
+                    f"{_shown(ind, before)}; có thể đã nhập "
+                    f"{vnformat.number(value, 3).rstrip('0').rstrip(',')} thay vì {meant}. "
+                    f"Nếu tỷ lệ đúng là {meant}, sửa ô thành {meant} rồi gửi lại; nếu "
+                    f"{_shown(ind, value)} là đúng thì không cần gửi lại.",
+                    f"{cell}, {ind.code}: {value:g}% while the previous period ({when}) had "
+                    f"{before:g}%; perhaps {value:g} was typed for {value * 100:g}%. Accepted.",
+                )
+            )
+            continue
+        if not value or not before:
+            continue
+        ratio = abs(value) / abs(before)
+        if ratio >= JUMP_FACTOR:
+            vi = f"tăng gấp {_times(ratio)} lần so với kỳ trước"
+            en = f"{_times(ratio)} times the previous period's value"
+        elif ratio <= 1 / DROP_FACTOR:
+            vi = f"giảm còn 1/{_times(1 / ratio)} so với kỳ trước"
+            en = f"1/{_times(1 / ratio)} of the previous period's value"
+        else:
+            continue
+        findings.append(
+            _finding(
+                row,
+                "jump",
+                "warning",
+                f"Ô {cell}, {ind.label}: {_shown(ind, value)}, {vi} ({when}: "
+                f"{_shown(ind, before)}). Kiểm tra lại (nhầm đơn vị tính, thừa hoặc thiếu chữ số "
+                "0?); nếu số liệu đúng thì không cần gửi lại.",
+                f"{cell}, {ind.code}: {value:,.12g} is {en} ({when}: {before:,.12g}); check it. "
+                "Accepted.",
+            )
+        )
+    return findings
+
+
 def validate(
-    obs: pd.DataFrame, report: ReportDef, cfg: Config, plans: dict[str, float]
+    obs: pd.DataFrame,
+    report: ReportDef,
+    cfg: Config,
+    plans: dict[str, float],
+    previous: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed values and all findings for a batch of observations."""
+    """Typed values and all findings for a batch of observations; `previous` (unit,
+    indicator, value[, period]) holds the units' figures of the previous period, loaded by
+    the caller, for the warnings of `check_previous`."""
     values, findings = convert_values(obs, report, cfg)
     findings += check_rules(values, report, plans)
+    findings += check_previous(values, report, previous)
     return values, pd.DataFrame(findings, columns=FINDING_COLUMNS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import io
+import re
 import struct
 import unicodedata
 import zipfile
@@ -87,6 +88,158 @@ def test_value_cells_unlocked_and_sheet_protected(form_bytes):
     assert ws["B7"].value == "Mã chỉ tiêu" and ws["E7"].value == "Giá trị"
     assert "16/03/2022" in ws["A5"].value  # the deadline's last day
     assert "15/12/2021" in ws["A3"].value and "14/03/2022" in ws["A3"].value
+
+
+# ---- what the form says is checked ---------------------------------------------------------
+
+
+def _notes(ws) -> list[str]:
+    """The paragraphs under the table: merged across A:F, below the last indicator row."""
+    merged = {r.min_row: r for r in ws.merged_cells.ranges}
+    out = []
+    for row in sorted(merged):
+        rng = merged[row]
+        assert (rng.min_col, rng.max_col, rng.max_row) == (1, 6, row)  # the table's width
+        assert ws.cell(row, 1).alignment.wrap_text is True
+        out.append(ws.cell(row, 1).value)
+    return out
+
+
+def _row_of(ws, code: str) -> int:
+    return next(r for r in range(8, ws.max_row + 1) if ws[f"B{r}"].value == code)
+
+
+def test_rules_under_the_table_name_rows_and_labels(form_bytes):
+    ws = load_workbook(io.BytesIO(form_bytes))[FORM_SHEET]
+    notes = _notes(ws)
+    last = 8 + len(TCKH_INDICATORS) - 1
+    assert min(r.min_row for r in ws.merged_cells.ranges) == last + 2  # one blank row between
+    rows = {code: _row_of(ws, code) for code in ("tc_chi_nsnn", "tc_chi_huyen", "tc_chi_xa")}
+    assert rows == {"tc_chi_nsnn": 12, "tc_chi_huyen": 13, "tc_chi_xa": 14}
+    assert ws["C12"].value == "Tổng chi ngân sách Nhà nước"
+    assert (
+        "- Dòng 12 (Tổng chi ngân sách Nhà nước) = Dòng 13 (Chi ngân sách huyện) + Dòng 14 "
+        "(Chi ngân sách xã)." in notes
+    )
+    assert (
+        "- Dòng 10 (Thu ngân sách trên địa bàn huyện) không lớn hơn Dòng 9 (Tổng thu ngân sách "
+        "Nhà nước)." in notes
+    )
+    # every rule of TCKH's indicators, and no other unit's
+    assert sum(bool(re.match(r"- Dòng \d+ ", n)) for n in notes) == 4 + 5
+    assert not any("tc_tong_chi" in n or "tthc" in n for n in notes)  # no internal codes
+    assert ws.print_area == f"'{FORM_SHEET}'!$A$1:$F${last + 1 + len(notes)}"
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage is True  # one page wide
+    assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0
+    assert ws.print_title_rows == "$7:$7"  # the table's header on every page
+
+
+def test_the_default_of_a_blank_optional_text_is_on_the_form():
+    nv = _notes(load_workbook(io.BytesIO(_form("NV")))[FORM_SHEET])
+    assert (
+        "- Dòng 13 (Tình hình tuyển dụng công chức, viên chức trong kỳ (đoạn văn)): báo cáo in "
+        "“Trong kỳ báo cáo, UBND huyện không tổ chức tuyển dụng công chức, viên chức.”" in nv
+    )
+    tp = _notes(load_workbook(io.BytesIO(_form("TP")))[FORM_SHEET])
+    assert "- Dòng 10 (Văn bản nguồn số liệu (số, ngày báo cáo của Phòng)): (không in gì)" in tp
+    assert not any("Dòng 1" in n and "=" in n for n in tp)  # TP has no rule
+
+
+def test_a_rule_with_another_units_figures_is_said_as_what_the_office_compares():
+    from baocao.config import NotAboveRule, SumRule
+    from baocao.forms import form_notes
+
+    report = REPORT.model_copy(
+        update={
+            "sum_rules": (SumRule(id="x", total="tc_dv_tong", parts=("nv_vi_pham",)),),
+            "not_above_rules": (
+                NotAboveRule(id="y", part="nv_vi_pham", whole="nv_nv_ke_hoach", severity="warning"),
+            ),
+        }
+    )
+    notes = form_notes(report, CFG.indicators_of(REPORT, "NV"))
+    assert notes.rules == [
+        "Khi tổng hợp, Văn phòng đối chiếu: Tổng số đơn vị sự nghiệp công lập thuộc huyện (do "
+        "đơn vị khác báo cáo) = Dòng 12 (Số CBCCVC vi phạm kỷ luật kỷ cương hành chính).",
+        "Dòng 12 (Số CBCCVC vi phạm kỷ luật kỷ cương hành chính) không lớn hơn Dòng 9 (Số nhiệm "
+        "vụ CCHC đề ra trong kỳ theo Kế hoạch) (nếu không khớp, Văn phòng nhắc kiểm tra lại, "
+        "không trả biểu mẫu).",
+    ]
+
+
+def _validations(ws) -> dict[str, object]:
+    return {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
+
+
+def test_each_value_cell_refuses_what_its_indicator_cannot_hold(form_bytes):
+    ws = load_workbook(io.BytesIO(form_bytes))[FORM_SHEET]
+    dv = _validations(ws)
+    assert dv["E8"].type == "date"  # tc_den_ngay
+    for code in ("tc_thu_nsnn", "dt_giai_ngan"):  # amounts: decimals welcome, not below 0
+        v = dv[f"E{_row_of(ws, code)}"]
+        assert (v.type, v.operator, float(v.formula1)) == ("decimal", "greaterThanOrEqual", 0)
+    for code in ("tc_kl_thanh_tra_ton", "tc_dv_tu_chu"):  # counts: whole numbers only
+        v = dv[f"E{_row_of(ws, code)}"]
+        assert (v.type, v.operator, float(v.formula1)) == ("whole", "greaterThanOrEqual", 0)
+        assert "số nguyên" in v.error
+    tong = dv[f"E{_row_of(ws, 'tc_dv_tong')}"]  # min: 1
+    assert (tong.type, float(tong.formula1)) == ("whole", 1)
+    assert all(v.showErrorMessage for v in dv.values())
+    nv = load_workbook(io.BytesIO(_form("NV")))[FORM_SHEET]
+    dv = _validations(nv)
+    pct = dv[f"E{_row_of(nv, 'nv_nv_tinh_giao_pct')}"]
+    assert pct.operator in (None, "between")  # between is the default
+    assert (pct.type, float(pct.formula1), float(pct.formula2)) == (
+        "decimal",
+        0,
+        1,
+    )  # Excel's percent: 0 % to 100 %
+    assert f"E{_row_of(nv, 'nv_tuyen_dung')}" not in dv  # a paragraph takes any text
+
+
+def test_a_percent_cell_has_excels_percent_format(tmp_path):
+    content = _form("NV", prefill={"nv_nv_tinh_giao_pct": 90, "nv_nv_hoan_thanh": 11})
+    ws = load_workbook(io.BytesIO(content))[FORM_SHEET]
+    row = _row_of(ws, "nv_nv_tinh_giao_pct")
+    assert ws[f"E{row}"].number_format == "0.0%"
+    assert ws[f"E{row}"].value == pytest.approx(0.9)  # what Excel stores for 90 %
+    assert ws[f"D{row}"].value == "%"
+    assert ws["E8"].number_format == "#,##0" and ws["E8"].value == 11
+    path = tmp_path / "NV.xlsx"
+    path.write_bytes(content)
+    got = {r["indicator"]: r for r in read_file(path).rows}
+    assert got["nv_nv_tinh_giao_pct"]["percent_cell"] is True
+    assert got["nv_nv_tinh_giao_pct"]["raw"] == pytest.approx(0.9)
+    assert "percent_cell" not in got["nv_nv_hoan_thanh"]
+
+
+@pytest.mark.parametrize(
+    ("number_format", "percent"),
+    [
+        ("0%", True),  # built-in 9
+        ("0.00%", True),  # built-in 10
+        ("#,##0.0%", True),  # custom
+        ("[Blue]0.0%;[Red]-0.0%", True),
+        ('0.0" %"', False),  # a literal sign: the number is what it shows
+        ("0.0\\%", False),
+        ("General", False),
+        ("#,##0.000", False),
+    ],
+)
+def test_a_percent_typed_the_excel_way_is_read_as_a_percentage(tmp_path, number_format, percent):
+    """The clerk types 90 % (or types 90 in a cell formatted as percent): Excel stores 0.9."""
+    wb = load_workbook(io.BytesIO(_form("NV")))
+    ws = wb[FORM_SHEET]
+    row = _row_of(ws, "nv_nv_tinh_giao_pct")
+    ws[f"E{row}"].value = 0.9
+    ws[f"E{row}"].number_format = number_format
+    ws["E8"].value = 0.9  # a plain number elsewhere stays a plain number
+    path = tmp_path / "NV filled.xlsx"
+    wb.save(path)
+    got = {r["indicator"]: r for r in read_file(path).rows}
+    assert got["nv_nv_tinh_giao_pct"].get("percent_cell", False) is percent
+    assert "percent_cell" not in got["nv_nv_hoan_thanh"]
 
 
 # ---- CSV --------------------------------------------------------------------------------

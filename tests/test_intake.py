@@ -579,3 +579,91 @@ def test_files_are_taken_in_the_order_they_arrived(tmp_path):
         ("z-first.xlsx", 1, "rejected"),
         ("a-second.xlsx", 2, "accepted"),
     ]
+
+
+# ---- against the previous period: percentages typed the Excel way, jumps ------------------
+
+
+def _filled_form(rt, period: Period, values: dict, path, number_formats: dict | None = None):
+    """The unit's issued form for `period` filled in as a clerk would, saved at `path`."""
+    from baocao import crud
+
+    with session_scope(rt.engine) as s:
+        row = crud.get_period(s, report_id=rt.report.id, code=period.code)
+        form = crud.requests_for(s, period_id=row.id)["NV"].form_path
+    wb = load_workbook(form)
+    ws = wb["BaoCao"]
+    rows = {ws[f"B{r}"].value: r for r in range(8, ws.max_row + 1) if ws[f"B{r}"].value}
+    for code, value in values.items():
+        ws[f"E{rows[code]}"].value = value
+    for code, fmt in (number_formats or {}).items():
+        ws[f"E{rows[code]}"].number_format = fmt
+    wb.save(path)
+    return path
+
+
+def test_previous_period_percent_cells_and_jumps(tmp_path):
+    """Quý IV/2021 then Quý I/2022 of Phòng Nội vụ: a percentage typed the Excel way is
+    stored and printed as a percentage; a tenfold jump and a fraction typed for a percentage
+    are warnings to the unit, and the submission is valid."""
+    from baocao import crud
+    from tasks.consolidate import consolidate_period
+    from tasks.render import format_figures
+
+    rt = make_runtime(tmp_path / "data")
+    q4 = Period.parse("2021-Q4")
+    open_period(rt, period=q4, units=["NV"], now=parse_moment("2021-12-06T08:00"))
+    q4_figures = {
+        "nv_nv_hoan_thanh": 2,
+        "nv_nv_ke_hoach": 10,
+        "nv_dot_kiem_tra": 2,
+        "nv_nv_tinh_giao_pct": 0.85,  # typed 85 in the form's percent cell
+        "nv_vi_pham": 0,
+    }
+    q4_at = parse_moment("2021-12-10T09:00")
+    [v1] = ingest_files(rt, [_filled_form(rt, q4, q4_figures, tmp_path / "q4.xlsx")], now=q4_at)
+    assert (v1.outcome, v1.warnings) == ("accepted", 0)  # nothing to compare with
+    bad = {**q4_figures, "nv_nv_hoan_thanh": 50}  # 50 done of 10 planned: rejected
+    [v2] = ingest_files(rt, [_filled_form(rt, q4, bad, tmp_path / "q4b.xlsx")], now=q4_at)
+    assert v2.outcome == "rejected"
+
+    with session_scope(rt.engine) as s:
+        before = crud.previous_values(
+            s, report_id=rt.report.id, period_code=PERIOD.code, units=["NV", "TCKH"]
+        )
+    got = before.set_index("indicator")
+    assert set(got["unit"]) == {"NV"} and set(got["period"]) == {"2021-Q4"}
+    assert got.at["nv_nv_hoan_thanh", "value"] == 2  # the valid version, not the later rejected
+    assert got.at["nv_nv_tinh_giao_pct", "value"] == 85
+
+    open_period(rt, period=PERIOD, units=["NV"], now=parse_moment("2022-03-07T08:00"))
+    q1_figures = {**q4_figures, "nv_nv_hoan_thanh": 20, "nv_nv_ke_hoach": 20}
+    q1_figures["nv_nv_tinh_giao_pct"] = 0.9  # 90 % as Excel stores it
+    path = _filled_form(rt, PERIOD, q1_figures, tmp_path / "q1.xlsx", {"nv_nv_tinh_giao_pct": "0%"})
+    [r] = ingest_files(rt, [path], now=parse_moment("2022-03-10T09:00"))
+    assert (r.outcome, r.errors, r.warnings) == ("accepted", 0, 1)
+    with session_scope(rt.engine) as s:
+        [f] = s.exec(select(Finding).where(Finding.receipt_id == _receipt_id(rt, r))).all()
+    assert (f.rule, f.severity, f.indicator) == ("jump", "warning", "nv_nv_hoan_thanh")
+    assert "tăng gấp 10 lần so với kỳ trước (Quý IV/2021: 2)" in f.message_vi
+    figures = format_figures(consolidate_period(rt, PERIOD).values, rt.report)
+    assert figures["nv_nv_tinh_giao_pct"] == "90%"  # not "0,9%"
+    assert figures["nv_nv_hoan_thanh"] == "20"
+
+    # the same figures, but 0.9 typed in a cell formatted as a plain number
+    path = _filled_form(
+        rt, PERIOD, q1_figures, tmp_path / "q1b.xlsx", {"nv_nv_tinh_giao_pct": "0.0"}
+    )
+    [r2] = ingest_files(rt, [path], now=parse_moment("2022-03-11T09:00"))
+    assert (r2.outcome, r2.version, r2.errors) == ("accepted", 2, 0)
+    with session_scope(rt.engine) as s:
+        found = s.exec(select(Finding).where(Finding.receipt_id == _receipt_id(rt, r2))).all()
+    rules = {f.rule: f for f in found}
+    assert set(rules) == {"jump", "percent_fraction"}
+    assert "có thể đã nhập 0,9 thay vì 90%" in rules["percent_fraction"].message_vi
+    assert {f.severity for f in found} == {"warning"}
+
+
+def _receipt_id(rt, result) -> int:
+    with session_scope(rt.engine) as s:
+        return s.exec(select(Receipt.id).where(Receipt.arrival_key == result.arrival)).one()

@@ -198,3 +198,23 @@ def test_two_concurrent_intakes_store_each_content_once(pg_schema, tmp_path):
     assert len(keys) == len(set(keys)) == 11  # 10 files, the CSV carries two units
     outcomes = sorted(r.outcome for rs in results.values() for r in rs)
     assert outcomes.count("duplicate") == 11
+
+
+def test_previous_values_as_on_sqlite(on_postgres, on_sqlite):
+    """The figures the next quarter is compared with: each unit's latest valid version
+    (TCKH's corrected second one), the same on both stores."""
+    from baocao import crud
+
+    frames = []
+    for rt, _ in (on_postgres, on_sqlite):
+        with session_scope(rt.engine) as s:
+            units = rt.cfg.expected_units(rt.report)
+            got = crud.previous_values(
+                s, report_id=rt.report.id, period_code="2022-Q2", units=units
+            )
+        frames.append(got.sort_values(["unit", "indicator"]).reset_index(drop=True))
+    pg, lite = frames
+    assert len(pg) > 50 and set(pg["period"]) == {"2022-Q1"}
+    assert pg.equals(lite)
+    tckh = pg[pg["unit"] == "TCKH"].set_index("indicator")["value"]
+    assert tckh["tc_chi_nsnn"] == tckh["tc_chi_huyen"] + tckh["tc_chi_xa"]  # v2, not rejected v1

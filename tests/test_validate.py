@@ -220,3 +220,113 @@ def test_parse_date():
         assert parse_date(raw) == dt.date(2022, 2, 21)
     assert parse_date(dt.datetime(2022, 2, 21, 8, 0)) == dt.date(2022, 2, 21)
     assert parse_date("21 tháng 2") is None
+
+
+# ---- percentages typed the Excel way, and jumps against the previous period -------------------
+
+
+def previous(unit: str, values: dict, period: str | None = "2021-Q4") -> pd.DataFrame:
+    """The unit's figures of the previous period, as the caller loads them from the store."""
+    rows = [{"unit": unit, "indicator": k, "value": float(v)} for k, v in values.items()]
+    frame = pd.DataFrame(rows, columns=["unit", "indicator", "value"])
+    return frame.assign(period=period) if period else frame
+
+
+def test_a_percent_cell_is_read_as_a_percentage():
+    obs = observations("VHTT", {"vhtt_vb_dien_tu_pct": 0.9, "vhtt_chu_ky_so_pct": 1})
+    obs["percent_cell"] = True  # both cells in Excel's percent format: 90 %, 100 %
+    values, findings = validate(obs, REPORT, CFG, PLANS)
+    assert findings.empty, findings.to_dict("records")
+    got = values.set_index("indicator")["value_num"]
+    assert got["vhtt_vb_dien_tu_pct"] == 90 and got["vhtt_chu_ky_so_pct"] == 100
+
+
+def test_a_percent_cell_only_scales_percentages():
+    obs = observations("NV", {**FIGURES["NV"], "nv_nv_tinh_giao_pct": 0.07})
+    obs["percent_cell"] = obs["indicator"].isin(["nv_nv_tinh_giao_pct", "nv_nv_hoan_thanh"])
+    values, findings = validate(obs, REPORT, CFG, PLANS)
+    assert findings.empty, findings.to_dict("records")
+    got = values.set_index("indicator")["value_num"]
+    assert got["nv_nv_tinh_giao_pct"] == 7  # not 7.000000000000001
+    assert got["nv_nv_hoan_thanh"] == 11  # a count in a % cell stays what it is
+
+
+def test_a_percent_cell_out_of_range_names_the_percentage():
+    obs = observations("VHTT", {"vhtt_vb_dien_tu_pct": 1.5, "vhtt_chu_ky_so_pct": 1})
+    obs["percent_cell"] = True
+    f = only(validate(obs, REPORT, CFG, PLANS)[1])
+    assert (f["rule"], f["severity"]) == ("range", "error")
+    assert "150" in f["message_vi"]
+
+
+def test_a_fraction_typed_for_a_percentage_is_a_warning():
+    obs = observations("VHTT", {"vhtt_vb_dien_tu_pct": 0.9, "vhtt_chu_ky_so_pct": 100})
+    before = previous("VHTT", {"vhtt_vb_dien_tu_pct": 85, "vhtt_chu_ky_so_pct": 100})
+    values, findings = validate(obs, REPORT, CFG, PLANS, before)
+    f = only(findings)
+    assert (f["rule"], f["severity"], f["indicator"]) == (
+        "percent_fraction",
+        "warning",
+        "vhtt_vb_dien_tu_pct",
+    )
+    assert f["cell"] == cell_of("VHTT", "vhtt_vb_dien_tu_pct")
+    assert "có thể đã nhập 0,9 thay vì 90%" in f["message_vi"]
+    assert "kỳ trước (Quý IV/2021) là 85%" in f["message_vi"]
+    assert "vhtt_" not in f["message_vi"]  # the label, not the code
+    assert values.set_index("indicator").at["vhtt_vb_dien_tu_pct", "value_num"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("now", "before"),
+    [(0.9, 1), (0.9, None), (1.5, 85), (0, 85), (50, 85)],
+)
+def test_no_fraction_warning_without_reason(now, before):
+    obs = observations("VHTT", {"vhtt_vb_dien_tu_pct": now, "vhtt_chu_ky_so_pct": 100})
+    prev = {} if before is None else {"vhtt_vb_dien_tu_pct": before}
+    _, findings = validate(obs, REPORT, CFG, PLANS, previous("VHTT", prev))
+    assert "percent_fraction" not in set(findings["rule"])
+
+
+def test_a_tenfold_jump_is_a_warning_not_a_rejection():
+    figures = {**FIGURES["TCKH"], "tc_kl_thanh_tra_ton": 20}
+    before = previous("TCKH", {"tc_kl_thanh_tra_ton": 2, "tc_thu_nsnn": 98765.4})
+    _, findings = validate(observations("TCKH", figures), REPORT, CFG, PLANS, before)
+    f = only(findings)
+    assert (f["rule"], f["severity"], f["indicator"]) == ("jump", "warning", "tc_kl_thanh_tra_ton")
+    assert f["cell"] == cell_of("TCKH", "tc_kl_thanh_tra_ton")
+    assert "tăng gấp 10 lần so với kỳ trước (Quý IV/2021: 2)" in f["message_vi"]
+    assert "Số kết luận thanh tra chưa khắc phục xong" in f["message_vi"]
+    assert (findings["severity"] == "error").sum() == 0
+
+
+def test_a_fall_to_a_hundredth_is_a_warning():
+    figures = {**FIGURES["TCKH"], "tc_thu_nsnn": 1121.08, "tc_thu_dia_ban": 248.77}
+    before = previous("TCKH", {"tc_thu_nsnn": 112108, "tc_thu_dia_ban": 24877}, period=None)
+    _, findings = validate(observations("TCKH", figures), REPORT, CFG, PLANS, before)
+    jumps = findings[findings["rule"] == "jump"].set_index("indicator")
+    assert set(jumps.index) == {"tc_thu_nsnn", "tc_thu_dia_ban"}
+    assert set(jumps["severity"]) == {"warning"}
+    assert (
+        "giảm còn 1/100 so với kỳ trước (kỳ trước: 112.108)"
+        in jumps.at["tc_thu_nsnn", "message_vi"]
+    )
+    assert "1.121,08" in jumps.at["tc_thu_nsnn", "message_vi"]
+
+
+@pytest.mark.parametrize(
+    ("now", "before"),
+    [(19, 2), (3, 299), (0, 5), (5, 0), (2, None)],  # x9.5, /99.7, zero either side, no figure
+)
+def test_no_jump_warning_below_the_thresholds_or_from_zero(now, before):
+    figures = {**FIGURES["TCKH"], "tc_kl_thanh_tra_ton": now}
+    prev = {} if before is None else {"tc_kl_thanh_tra_ton": before}
+    _, findings = validate(
+        observations("TCKH", figures), REPORT, CFG, PLANS, previous("TCKH", prev)
+    )
+    assert findings.empty, findings.to_dict("records")
+
+
+def test_another_units_previous_figures_do_not_count():
+    figures = {**FIGURES["TCKH"], "tc_kl_thanh_tra_ton": 20}
+    before = previous("NV", {"tc_kl_thanh_tra_ton": 2})
+    assert validate(observations("TCKH", figures), REPORT, CFG, PLANS, before)[1].empty
