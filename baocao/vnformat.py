@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
@@ -32,6 +33,19 @@ def number(value: float | int | Decimal, decimals: int = 0, pad: int = 0) -> str
     return text
 
 
+def decimals_of(value: float | int | Decimal, most: int = 6) -> int:
+    """The decimals a value was typed with (at most `most`): 2266.02 -> 2, 40898.0 -> 0."""
+    d = round_half_up(value, most).normalize()
+    return max(0, -d.as_tuple().exponent)
+
+
+def figure(value: float | int | Decimal, decimals: int = 0, most: int = 6) -> str:
+    """A value as the unit typed it, the Vietnamese way: at least `decimals` decimals, and as
+    many more as it has (up to `most`), so 6,4 never prints as 6. `40898` -> `40.898`;
+    `2266.02, 3` -> `2.266,020`; `6.4` -> `6,4`."""
+    return number(value, max(decimals, min(decimals_of(value, most), most)))
+
+
 def percent(value: float | Decimal, decimals: int = 1) -> str:
     """`43.5` -> `43,5%`; whole numbers drop the decimals: `100` -> `100%`."""
     d = round_half_up(value, decimals)
@@ -43,6 +57,12 @@ def percent(value: float | Decimal, decimals: int = 1) -> str:
 def date(value: dt.date) -> str:
     """`2022-02-21` -> `21/02/2022`."""
     return value.strftime("%d/%m/%Y")
+
+
+def moment(value: dt.datetime) -> str:
+    """A time of day in Vietnam: `16:40 ngày 14/03/2022` (the value must be aware)."""
+    local = value.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
 
 
 def long_date(value: dt.date) -> str:
