@@ -8,7 +8,7 @@ are written `Quý I/2022`. Number grouping comes from babel's `vi` locale.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
@@ -20,14 +20,19 @@ _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 def round_half_up(value: float | Decimal, decimals: int = 1) -> Decimal:
     """Round like people do on paper (3,45 -> 3,5), not banker's rounding."""
     q = Decimal(1).scaleb(-decimals)
-    return Decimal(str(value)).quantize(q, rounding=ROUND_HALF_UP)
+    d = Decimal(str(value))
+    digits = max(28, d.adjusted() + decimals + 2)  # 1e30 typed in a cell is still printable
+    return d.quantize(q, rounding=ROUND_HALF_UP, context=Context(prec=digits))
 
 
 def number(value: float | int | Decimal, decimals: int = 0, pad: int = 0) -> str:
     """`112108` -> `112.108`; `2266.02, decimals=3` -> `2.266,020`; `1, pad=2` -> `01`."""
     d = round_half_up(value, decimals)
+    d = abs(d) if d == 0 else d  # never "-0"
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    text = format_decimal(d, format=pattern, locale=LOCALE)
+    with localcontext() as ctx:  # babel rounds again in the current context
+        ctx.prec = max(28, d.adjusted() + decimals + 2)
+        text = format_decimal(d, format=pattern, locale=LOCALE)
     if pad and d >= 0 and decimals == 0:
         text = text.zfill(pad)
     return text

@@ -194,7 +194,9 @@ def convert_values(
     for (_sub, code), rows in obs[dup].groupby(["sub", "indicator"], sort=False):
         ind, first = inds[code], rows.iloc[0]
         cells = "Ô " + ", ".join(place(c).removeprefix("Ô ") for c in rows["cell"])
-        expected = f"chỉ tiêu này có {len(rows)} dòng trong tệp; chỉ giữ một dòng cho mỗi chỉ tiêu"
+        expected = (
+            f"chỉ tiêu này xuất hiện {len(rows)} lần trong tệp; chỉ giữ một dòng cho mỗi chỉ tiêu"
+        )
         typed = " / ".join("(trống)" if _blank(r) else str(r).strip() for r in rows["raw"])
         findings.append(
             _finding(
