@@ -388,10 +388,11 @@ def escalation_notices(
     only = ""
     if selection:
         only = ":only-" + hashlib.sha256(",".join(sorted(selection)).encode()).hexdigest()[:10]
+    order = {u.code: n for n, u in enumerate(rt.cfg.units)}  # as units.yaml lists them
     out = []
     for rkey, (r, mine) in by_recipient.items():
         groups: dict[str, dict] = {}
-        for i in sorted(mine, key=lambda i: (i.days, i.unit.name)):  # latest first
+        for i in sorted(mine, key=lambda i: (i.days, order.get(i.unit.code, 0))):  # latest first
             g = groups.setdefault(
                 i.scope,
                 {
