@@ -40,8 +40,16 @@ def _unit_addressee(unit: Unit) -> str:
     return unit.name
 
 
+def _person_addressee(name: str, title: str) -> str:
+    """A person by name and title ("Đồng chí Nguyễn Ngọc Trân, Chủ tịch UBND huyện"); a name
+    that already says the title ("Chánh Văn phòng HĐND và UBND huyện") is said once."""
+    if title and title.casefold() in name.casefold():
+        return name
+    return f"Đồng chí {name}" + (f", {title}" if title else "")
+
+
 def _head_addressee(person: Person, unit: Unit) -> str:
-    return f"Đồng chí {person.name}, {position(person.title, unit.name)}"
+    return _person_addressee(person.name, position(person.title, unit.name))
 
 
 def _office_addressee(person: Person) -> str:
@@ -499,7 +507,7 @@ def approval_notice(
         key=key,
         recipient=approver.name,
         contacts=approver.contacts,
-        addressee=f"Đồng chí {approver.name}" + (f", {approver.title}" if approver.title else ""),
+        addressee=_person_addressee(approver.name, approver.title),
         report=rt.report,
         context={
             "period": period,

@@ -21,7 +21,7 @@ from baocao.periods import Period, parse_moment
 from baocao.runtime import build_runtime
 from baocao.settings import get_settings
 from tasks.intake import ingest_files
-from tasks.messages import rejection_notice
+from tasks.messages import approval_notice, rejection_notice
 from tasks.notify import deliver_outbox
 from tasks.remind import queue_reminders
 from tests.conftest import (
@@ -271,3 +271,29 @@ def test_the_html_part_escapes_what_a_unit_sent(tmp_path):
     assert "<b>x</b>" not in notice.html and "a&amp;b" in notice.html
     assert '"<img src=x onerror="alert(1)">.xlsx"' in notice.text  # the text part as sent
     assert "lần gửi 3" in notice.subject and "Ô E9, <b>x</b>: a&b" in notice.text
+
+
+@pytest.mark.parametrize(
+    ("key", "greeting"),
+    [
+        ("chu-tich", "Kính gửi: Đồng chí Nguyễn Ngọc Trân, Chủ tịch UBND huyện,"),
+        ("chanh-van-phong", "Kính gửi: Chánh Văn phòng HĐND và UBND huyện,"),
+    ],
+)
+def test_an_approver_is_greeted_once_by_title(tmp_path, key, greeting):
+    rt = make_runtime(tmp_path / "data")
+    notice = approval_notice(
+        rt,
+        key=f"approval:test:{key}",
+        period=Q1,
+        version=2,
+        approver=rt.report.approval.approver(key),
+        code="123456",
+        expires=parse_moment("2022-04-08T09:00"),
+        attachments=[],
+        files=["report.docx"],
+        completeness="14/14",
+        timeliness="13/14",
+    )
+    assert notice.text.splitlines()[0] == greeting
+    assert "123456" in notice.text and "(phiên bản 2)" in notice.subject
