@@ -1,6 +1,6 @@
 """The district's configuration: YAML in config/, validated with pydantic on load.
 
-    config/body.yaml                 the issuing body, its place name and offices
+    config/body.yaml                 the issuing body, its place name, offices, the person to ask
     config/units.yaml                the reporting units and how to reach them
     config/schedule.yaml             opening day, deadlines, reminder policy
     config/reports/<id>.yaml         a report definition (indicators, rules, text, recipients)
