@@ -1,6 +1,6 @@
 """The district's configuration: YAML in config/, validated with pydantic on load.
 
-    config/body.yaml                 the issuing body, its place name and offices
+    config/body.yaml                 the issuing body, its place name, offices, the person to ask
     config/units.yaml                the reporting units and how to reach them
     config/schedule.yaml             opening day, deadlines, reminder policy
     config/reports/<id>.yaml         a report definition (indicators, rules, text, recipients)
@@ -87,6 +87,30 @@ class Person(_Model):
     contacts: tuple[Contact, ...] = ()
 
 
+class ContactPerson(_Model):
+    """The person a unit asks about a message (name, phone, e-mail): every message ends with
+    them. `body.yaml: contact_person`, overridden per report by the report's own."""
+
+    name: str = Field(min_length=2)
+    title: str = ""  # "Chuyên viên Phòng Nội vụ"
+    phone: str
+    email: str
+
+    @model_validator(mode="after")
+    def _check(self) -> ContactPerson:
+        digits = re.sub(r"\D", "", self.phone)
+        if not re.fullmatch(r"[+0-9 ().-]+", self.phone) or not 8 <= len(digits) <= 15:
+            raise ValueError(
+                f"'{self.phone}' không phải số điện thoại (8-15 chữ số) / is not a phone number"
+            )
+        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", self.email):
+            raise ValueError(f"'{self.email}' không phải địa chỉ thư / is not an e-mail address")
+        return self
+
+
+Language = Literal["vi", "en"]
+
+
 class Unit(_Model):
     code: str = Field(pattern=CODE)
     name: str
@@ -108,6 +132,17 @@ class Body(_Model):
     motto: tuple[str, str] = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
     submit_hint: str = "Gửi lại biểu mẫu đã điền qua thư điện tử này hoặc nộp tại Văn phòng."
     offices: dict[str, Person] = {}  # e.g. chairman_office, used by escalation
+    contact_person: ContactPerson  # named at the foot of every message
+    # Languages of the messages: Vietnamese, then English only when asked for ([vi, en]).
+    languages: tuple[Language, ...] = ("vi",)
+
+    @model_validator(mode="after")
+    def _vietnamese_first(self) -> Body:
+        if not self.languages or self.languages[0] != "vi":
+            raise ValueError("languages: Vietnamese comes first (`[vi]` or `[vi, en]`)")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("languages: a language appears twice")
+        return self
 
 
 class Indicator(_Model):
@@ -241,6 +276,7 @@ class ReportDef(_Model):
     signer: Signer
     layout: Layout = Layout()
     approval: Approval = Approval()
+    contact_person: ContactPerson | None = None  # this report's own, instead of body.yaml's
 
     @property
     def indicator_map(self) -> dict[str, Indicator]:
@@ -314,6 +350,10 @@ class Config(_Model):
             raise ConfigError(
                 f"no report '{report_id}' in {self.root}/reports; have {sorted(self.reports)}"
             ) from None
+
+    def contact_for(self, report: ReportDef | None = None) -> ContactPerson:
+        """Whom a message about `report` names to ask: the report's person, else body.yaml's."""
+        return (report.contact_person if report else None) or self.body.contact_person
 
     def resolve_owners(self, owners: tuple[str, ...]) -> list[str]:
         """Unit codes of `owners`, where "@group" stands for every unit of the group."""

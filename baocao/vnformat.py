@@ -8,7 +8,8 @@ are written `Quý I/2022`. Number grouping comes from babel's `vi` locale.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
@@ -19,17 +20,35 @@ _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 def round_half_up(value: float | Decimal, decimals: int = 1) -> Decimal:
     """Round like people do on paper (3,45 -> 3,5), not banker's rounding."""
     q = Decimal(1).scaleb(-decimals)
-    return Decimal(str(value)).quantize(q, rounding=ROUND_HALF_UP)
+    d = Decimal(str(value))
+    digits = max(28, d.adjusted() + decimals + 2)  # 1e30 typed in a cell is still printable
+    return d.quantize(q, rounding=ROUND_HALF_UP, context=Context(prec=digits))
 
 
 def number(value: float | int | Decimal, decimals: int = 0, pad: int = 0) -> str:
     """`112108` -> `112.108`; `2266.02, decimals=3` -> `2.266,020`; `1, pad=2` -> `01`."""
     d = round_half_up(value, decimals)
+    d = abs(d) if d == 0 else d  # never "-0"
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    text = format_decimal(d, format=pattern, locale=LOCALE)
+    with localcontext() as ctx:  # babel rounds again in the current context
+        ctx.prec = max(28, d.adjusted() + decimals + 2)
+        text = format_decimal(d, format=pattern, locale=LOCALE)
     if pad and d >= 0 and decimals == 0:
         text = text.zfill(pad)
     return text
+
+
+def decimals_of(value: float | int | Decimal, most: int = 6) -> int:
+    """The decimals a value was typed with (at most `most`): 2266.02 -> 2, 40898.0 -> 0."""
+    d = round_half_up(value, most).normalize()
+    return max(0, -d.as_tuple().exponent)
+
+
+def figure(value: float | int | Decimal, decimals: int = 0, most: int = 6) -> str:
+    """A value as the unit typed it, the Vietnamese way: at least `decimals` decimals, and as
+    many more as it has (up to `most`), so 6,4 never prints as 6. `40898` -> `40.898`;
+    `2266.02, 3` -> `2.266,020`; `6.4` -> `6,4`."""
+    return number(value, max(decimals, min(decimals_of(value, most), most)))
 
 
 def percent(value: float | Decimal, decimals: int = 1) -> str:
@@ -43,6 +62,12 @@ def percent(value: float | Decimal, decimals: int = 1) -> str:
 def date(value: dt.date) -> str:
     """`2022-02-21` -> `21/02/2022`."""
     return value.strftime("%d/%m/%Y")
+
+
+def moment(value: dt.datetime) -> str:
+    """A time of day in Vietnam: `16:40 ngày 14/03/2022` (the value must be aware)."""
+    local = value.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
 
 
 def long_date(value: dt.date) -> str:

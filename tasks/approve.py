@@ -24,14 +24,13 @@ from pydantic import Field
 from sqlmodel import Session, select
 
 from baocao import crud
-from baocao.config import Approver
 from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import ApprovalCode, RenderedReport, ReportStatus
-from baocao.periods import Period, as_vn
+from baocao.notices import queue_notices
+from baocao.periods import Period
 from baocao.runtime import Runtime
-from baocao.vnformat import date as vn_date
-from tasks.notify import compose, messages_for
+from tasks.messages import approval_notice
 
 KIND = "approval"
 
@@ -82,40 +81,6 @@ def _codes(s: Session, report_id: int, approver: str | None = None) -> list[Appr
     return list(s.exec(stmt.order_by(ApprovalCode.id.desc())))
 
 
-def approval_message(
-    rt: Runtime,
-    row: RenderedReport,
-    period: Period,
-    approver: Approver,
-    code: str,
-    expires: dt.datetime,
-    *,
-    completeness: str = "",
-    timeliness: str = "",
-) -> tuple[str, str, list[str]]:
-    """(subject, body, attachments) of the message carrying one approver's code."""
-    folder = Path(row.folder)
-    attachments = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
-    local = as_vn(expires)
-    subject, body = compose(
-        rt.env,
-        "messages/approval.txt",
-        body=rt.cfg.body,
-        period=period,
-        period_code=period.code,
-        report=rt.report,
-        approver=approver,
-        version=row.version,
-        code=code,
-        expires=f"{local:%H:%M} ngày {vn_date(local.date())}",
-        files=[Path(a).name for a in attachments],
-        folder=row.folder,
-        completeness=completeness or "?",
-        timeliness=timeliness or "?",
-    )
-    return subject, body, [a for a in attachments if Path(a).is_file()]
-
-
 def issue_codes(
     rt: Runtime,
     row: RenderedReport,
@@ -146,31 +111,23 @@ def issue_codes(
             )
             s.add(stored)
             s.flush()
-            subject, body, attachments = approval_message(
+            folder = Path(row.folder)
+            files = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
+            notice = approval_notice(
                 rt,
-                row,
-                period,
-                approver,
-                code,
-                expires,
+                key=f"{KIND}:{rt.report.id}:{period.code}:v{row.version}:{approver.key}"
+                f":c{stored.id}",
+                period=period,
+                version=row.version,
+                approver=approver,
+                code=code,
+                expires=expires,
+                attachments=[f for f in files if Path(f).is_file()],
+                files=[Path(f).name for f in files],
                 completeness=completeness,
                 timeliness=timeliness,
             )
-            added += crud.enqueue(
-                s,
-                messages=messages_for(
-                    key=f"{KIND}:{rt.report.id}:{period.code}:v{row.version}:{approver.key}"
-                    f":c{stored.id}",
-                    kind=KIND,
-                    period_code=period.code,
-                    unit_code=None,
-                    recipient=approver.name,
-                    contacts=approver.contacts,
-                    subject=subject,
-                    body=body,
-                    attachments=attachments,
-                ),
-            )
+            added += queue_notices(s, [notice])
         checkpoint("approval.code_queued")
     return added
 

@@ -13,14 +13,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
-from baocao import crud, forms, vnformat
+from baocao import crud, forms
 from baocao.config import Config, ReportDef, Schedule
 from baocao.db import session_scope
 from baocao.models import CollectionRequest, ReportingPeriod
+from baocao.notices import Notice, queue_notices
 from baocao.periods import Period, add_working_days, end_of_day, next_working_day
 from baocao.runtime import Runtime
 from baocao.settings import Settings
-from tasks.notify import compose, messages_for
+from tasks.messages import request_notice
 
 
 @dataclass(frozen=True)
@@ -137,40 +138,28 @@ def write_forms(
     return engine_rows
 
 
-def request_messages(
-    rt: Runtime, period: Period, requests: list[CollectionRequest], force_tag: str | None = None
-) -> list[dict]:
-    """One message per unit contact, its form attached."""
+def request_notices(
+    rt: Runtime,
+    period: Period,
+    requests: list[CollectionRequest],
+    now: dt.datetime,
+    force_tag: str | None = None,
+) -> list[Notice]:
+    """One request per unit, its form attached."""
     dates = period_dates(period, rt.cfg.schedule)
-    rows: list[dict] = []
-    for req in requests:
-        unit = rt.cfg.unit_map[req.unit_code]
-        subject, body = compose(
-            rt.env,
-            "messages/request.txt",
-            body=rt.cfg.body,
-            unit=unit,
+    return [
+        request_notice(
+            rt,
+            unit_code=req.unit_code,
             period=period,
-            report=rt.report,
-            deadline=vnformat.date(dates.unit_last_day),
-            window_start=vnformat.date(dates.window_start),
-            window_end=vnformat.date(dates.window_end),
-            form_name=Path(req.form_path).name,
-            indicators=rt.cfg.indicators_of(rt.report, unit.code),
-        )
-        rows += messages_for(
-            key=f"request:{rt.report.id}:{period.code}:{unit.code}",
-            kind="request",
-            period_code=period.code,
-            unit_code=unit.code,
-            recipient=unit.code,
-            contacts=unit.contacts,
-            subject=subject,
-            body=body,
-            attachments=[str(Path(req.form_path).resolve())],
+            window=(dates.window_start, dates.window_end),
+            deadline=dates.unit_deadline,
+            form_path=req.form_path,
+            now=now,
             force_tag=force_tag,
         )
-    return rows
+        for req in requests
+    ]
 
 
 def open_period(
@@ -195,11 +184,11 @@ def open_period(
     with session_scope(rt.engine) as s:
         crud.add_requests(s, rows=new)
     requests = {**existing, **{r.unit_code: r for r in new}}
-    rows = request_messages(
-        rt, period, [requests[u] for u in chosen], force_tag=now.isoformat() if force else None
+    notices = request_notices(
+        rt, period, [requests[u] for u in chosen], now, force_tag=now.isoformat() if force else None
     )
     with session_scope(rt.engine) as s:
-        queued = crud.enqueue(s, messages=rows)
+        queued = queue_notices(s, notices)
     return {
         "period": period.code,
         "units": len(chosen),

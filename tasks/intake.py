@@ -14,8 +14,9 @@
   report's opened periods accept submissions.
 - **Store once.** A batch is validated in one pass and stored in one transaction: versions
   for all units at once, a unique key on (period, unit, content) so the same file is one
-  submission however often or however concurrently it is taken in, rejections queued to the
-  units in the same transaction. A rerun after a crash finishes what was left.
+  submission however often or however concurrently it is taken in; each new version's
+  message queued to its unit in the same transaction (a rejection saying what to fix, or a
+  receipt with the figures as recorded). A rerun after a crash finishes what was left.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ from baocao import crud, vnformat
 from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import Outcome, SubmissionStatus
-from baocao.periods import Period, as_vn
+from baocao.notices import Notice, queue_notices
+from baocao.periods import Period
 from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
 from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by
-from tasks.notify import compose, messages_for
+from tasks.messages import receipt_notice, rejection_notice, unreadable_notice
 from tasks.validate import validate
 
 ACCEPTED_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
@@ -340,23 +342,14 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
     ]
     new, results = _plan_versions(s, staged, d, checked, now)
     ids = crud.insert_submissions(s, rows=[v.row for v in new])
-    value_rows, finding_rows, messages = [], [], []
+    value_rows, finding_rows, notices = [], [], []
     for sub_id, v in zip(ids, new, strict=True):
         it = items[v.item]
         value_rows += _value_rows(checked.values.get(v.key), sub_id)
         found = checked.findings.get(v.key)
         rows = [] if found is None else _finding_rows(found, v.group.unit)
         finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
-        if v.row["status"] == SubmissionStatus.REJECTED:
-            messages += rejection_messages(
-                rt,
-                v.group.unit,
-                Period.parse(v.group.period),
-                v.row["version"],
-                it.arrival.name,
-                rows,
-                d.periods[v.group.period].unit_deadline,
-            )
+        notices.append(_version_notice(rt, it, v, found, checked.values.get(v.key), d))
     crud.add_values(s, rows=value_rows)
     closes, out = [], []
     for n, it in enumerate(items):
@@ -369,16 +362,41 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
         closes.append(close)
         finding_rows += problem_findings
         out += mine
-    messages += [
-        m
+    notices += [
+        unreadable_notice(
+            rt,
+            unit_code=it.unit,
+            period=Period.parse(it.period),
+            file_name=it.arrival.name,
+            sha256=it.sha,
+            reason=it.message,
+            received=now,
+            deadline=d.periods[it.period].unit_deadline,
+        )
         for it in items
         if it.outcome == Outcome.UNREADABLE and it.unit
-        for m in unreadable_messages(rt, it, d)
     ]
     crud.add_findings(s, findings=finding_rows)
     crud.close_receipts(s, updates=closes)
-    crud.enqueue(s, messages=messages)
+    queue_notices(s, notices)
     return out
+
+
+def _version_notice(rt, it: _Item, v: _NewVersion, found, values, d: Directory) -> Notice:
+    """What the unit hears about a new version: its rejection (the findings), or its receipt
+    (the figures as recorded); either is queued with the version, once per version."""
+    common = dict(
+        unit_code=v.group.unit,
+        period=Period.parse(v.group.period),
+        version=v.row["version"],
+        file_name=it.arrival.name,
+        received=v.row["received_at"],
+        deadline=d.periods[v.group.period].unit_deadline,
+    )
+    findings = [] if found is None else found.to_dict("records")
+    if v.row["status"] == SubmissionStatus.REJECTED:
+        return rejection_notice(rt, **common, findings=findings)
+    return receipt_notice(rt, **common, late=v.row["late"], values=values, findings=findings)
 
 
 def _plan_versions(
@@ -526,81 +544,6 @@ def _finding_rows(found: pd.DataFrame, unit: str) -> list[dict]:
             strict=True,
         )
     ]
-
-
-MAX_FINDINGS_IN_MESSAGE = 20
-
-
-def rejection_messages(
-    rt: Runtime,
-    unit_code: str,
-    period: Period,
-    version: int,
-    file_name: str,
-    findings: list[dict],
-    deadline: dt.datetime,
-) -> list[dict]:
-    """The message telling the unit what is wrong: at most the first findings and a count,
-    so a file with a hundred thousand mistakes is still a short mail."""
-    unit = rt.cfg.unit_map[unit_code]
-    last_day = as_vn(deadline) - dt.timedelta(seconds=1)
-    errors = [f for f in findings if f["severity"] == "error"]
-    warnings = [f for f in findings if f["severity"] == "warning"]
-    subject, body = compose(
-        rt.env,
-        "messages/rejection.txt",
-        body=rt.cfg.body,
-        unit=unit,
-        period=period,
-        report=rt.report,
-        version=version,
-        file_name=file_name,
-        errors=errors[:MAX_FINDINGS_IN_MESSAGE],
-        warnings=warnings[: max(0, MAX_FINDINGS_IN_MESSAGE - len(errors))],
-        error_count=len(errors),
-        more=max(0, len(findings) - MAX_FINDINGS_IN_MESSAGE),
-        deadline=vnformat.date(last_day.date()),
-    )
-    return messages_for(
-        key=f"rejection:{rt.report.id}:{period.code}:{unit_code}:v{version}",
-        kind="rejection",
-        period_code=period.code,
-        unit_code=unit_code,
-        recipient=unit_code,
-        contacts=unit.contacts,
-        subject=subject,
-        body=body,
-    )
-
-
-def unreadable_messages(rt: Runtime, it: _Item, d: Directory) -> list[dict]:
-    """Tell the unit a file bearing its name could not be read: to its registered contacts
-    (not to whoever sent the file), once per file content."""
-    unit = rt.cfg.unit_map[it.unit]
-    period = Period.parse(it.period)
-    last_day = as_vn(d.periods[period.code].unit_deadline) - dt.timedelta(seconds=1)
-    subject, body = compose(
-        rt.env,
-        "messages/unreadable.txt",
-        body=rt.cfg.body,
-        unit=unit,
-        period=period,
-        report=rt.report,
-        file_name=it.arrival.name,
-        reason=it.message,
-        form_name=f"{unit.code}_{period.code}.xlsx",
-        deadline=vnformat.date(last_day.date()),
-    )
-    return messages_for(
-        key=f"unreadable:{rt.report.id}:{period.code}:{unit.code}:{it.sha[:16]}",
-        kind="rejection",
-        period_code=period.code,
-        unit_code=unit.code,
-        recipient=unit.code,
-        contacts=unit.contacts,
-        subject=subject,
-        body=body,
-    )
 
 
 def ingest_files(

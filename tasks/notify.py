@@ -1,4 +1,5 @@
-"""Compose messages from templates/messages and deliver the outbox, each message once.
+"""Deliver the outbox, each message once. (Messages are built as typed notices in
+`tasks.messages` and queued by `baocao.notices.queue_notices`.)
 
 Every message is first written to the outbox under a key naming its intent (`request:...`,
 `rejection:<submission>:...`, `report:<period>:v<version>:...`) with a Message-ID made from
@@ -63,7 +64,9 @@ log = logging.getLogger("baocao.notify")
 
 
 def compose(env: Environment, template: str, **context) -> tuple[str, str]:
-    """(subject, body) from a message template whose first line is the subject."""
+    """(subject, body) from a plain template whose first line is the subject. Messages are
+    built as notices now (`tasks.messages`, `baocao.notices`); kept for a caller that is not
+    yet one."""
     text = env.get_template(template).render(**context)
     subject, _, body = text.strip("\n").partition("\n")
     return subject.strip(), body.strip() + "\n"

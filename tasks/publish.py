@@ -13,9 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from baocao import crud
 from baocao.db import session_scope
 from baocao.models import RenderedReport
+from baocao.notices import Notice, queue_notices
 from baocao.runtime import Runtime
 from tasks.consolidate import Consolidated
-from tasks.notify import compose, messages_for
+from tasks.messages import report_notice
 from tasks.render import FILES, build_document, content_digest, render_title, write_report
 
 
@@ -48,40 +49,28 @@ def render_version(
     return row, True
 
 
-def report_messages(
+def report_notices(
     rt: Runtime, result: Consolidated, row: RenderedReport, title: str, force_tag: str | None = None
-) -> list[dict]:
+) -> list[Notice]:
+    """The report to every recipient of Nơi nhận that has a contact."""
     folder = Path(row.folder)
     attachments = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
-    out: list[dict] = []
-    for rec in rt.report.recipients:
-        if not rec.contacts:
-            continue
-        subject, body = compose(
-            rt.env,
-            "messages/report.txt",
-            body=rt.cfg.body,
+    return [
+        report_notice(
+            rt,
             period=result.period,
-            report=rt.report,
-            recipient=rec.label,
-            title=title,
-            files=[Path(a).name for a in attachments],
-            completeness=result.completeness,
-            timeliness=result.timeliness,
-        )
-        out += messages_for(
-            key=f"report:{rt.report.id}:{result.period.code}:v{row.version}:{rec.label}",
-            kind="report",
-            period_code=result.period.code,
-            unit_code=None,
+            version=row.version,
             recipient=rec.label,
             contacts=rec.contacts,
-            subject=subject,
-            body=body,
+            title=title,
             attachments=attachments,
+            completeness=result.completeness,
+            timeliness=result.timeliness,
             force_tag=force_tag,
         )
-    return out
+        for rec in rt.report.recipients
+        if rec.contacts
+    ]
 
 
 def queue_report(
@@ -89,7 +78,7 @@ def queue_report(
 ) -> list[str]:
     title = render_title(rt.env, result, rt.report, rt.cfg.body)
     with session_scope(rt.engine) as s:
-        return crud.enqueue(s, messages=report_messages(rt, result, row, title, force_tag))
+        return queue_notices(s, report_notices(rt, result, row, title, force_tag))
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

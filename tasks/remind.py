@@ -1,6 +1,7 @@
 """Remind the units that have no valid submission yet, by the escalation policy in
 config/schedule.yaml: N working days before the deadline, on the day, then every few working
-days overdue; past a threshold the unit's head and the chairman's office are told too.
+days overdue; past a threshold the unit's head and the chairman's office are told too, each
+in one digest a day listing the late units (not one message per unit).
 
 `reminder_step` is a pure function of the day, so a simulated month is a loop over dates.
 Each step is queued under its own key, so a step is never sent twice, whatever reruns.
@@ -9,19 +10,20 @@ Each step is queued under its own key, so a step is never sent twice, whatever r
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from baocao import crud, vnformat
+from baocao import crud
 from baocao.config import Reminders
 from baocao.db import session_scope
+from baocao.notices import Notice, queue_notices
 from baocao.periods import Period, is_working_day, working_days_between
 from baocao.runtime import Runtime
 from tasks.collect import period_dates, select_units
 from tasks.consolidate import load_period, unit_status
-from tasks.notify import compose, messages_for
+from tasks.messages import Outstanding, escalation_notices, reminder_notices
 
 
 def reminder_step(today: dt.date, last_day: dt.date, policy: Reminders) -> tuple[str, int] | None:
@@ -48,76 +50,69 @@ def escalated(left: int, policy: Reminders) -> bool:
     return left < 0 and -left >= policy.escalate_after_working_days
 
 
-def reminder_messages(
-    rt: Runtime,
-    period: Period,
-    today: dt.date,
-    units: list[str] | None,
-    force_tag: str | None = None,
-) -> list[dict]:
-    """Outbox rows for today's reminder step, for units without a valid submission."""
+def outstanding(
+    rt: Runtime, period: Period, units: list[str] | None, step: tuple[str, int]
+) -> list[Outstanding]:
+    """The chosen units without a valid submission for the period, as of `today`."""
     dates = period_dates(period, rt.cfg.schedule)
-    policy = rt.cfg.schedule.reminders
-    step = reminder_step(today, dates.unit_last_day, policy)
-    if step is None and not force_tag:
-        return []
-    name, left = step or ("manual", working_days_between(today, dates.unit_last_day))
+    name, left = step
     subs, _ = load_period(rt, period)
     chosen = select_units(rt.cfg, rt.report, units)
     status = unit_status(subs, rt.cfg, chosen).set_index("unit")
     with session_scope(rt.engine) as s:
         row = crud.get_period(s, report_id=rt.report.id, code=period.code)
         forms = crud.requests_for(s, period_id=row.id) if row else {}
-    rows: list[dict] = []
+    items = []
     for code in chosen:
-        if status.at[code, "state"] == "valid":
+        state = str(status.at[code, "state"])
+        if state == "valid":
             continue
-        unit = rt.cfg.unit_map[code]
-        ctx = dict(
-            body=rt.cfg.body,
-            unit=unit,
-            period=period,
-            report=rt.report,
-            step=name,
-            deadline=vnformat.date(dates.unit_last_day),
-            days=left,
-            state=status.at[code, "state"],
-            version=status.at[code, "version"],
-            errors=status.at[code, "errors"],
-            indicators=rt.cfg.indicators_of(rt.report, code),
-        )
-        attach = [str(Path(forms[code].form_path).resolve())] if code in forms else []
-        key = f"reminder:{rt.report.id}:{period.code}:{code}:{name}"
-        targets = [("", code, unit.contacts, None, attach)]
-        if escalated(left, policy):
-            targets += [
-                (f":{who}", who, person.contacts, f"{person.title} {person.name}", [])
-                for who, person in _escalation_targets(rt, code, policy)
-            ]
-        for suffix, recipient, contacts, to_head, files in targets:
-            subject, body = compose(rt.env, "messages/reminder.txt", **ctx, to_head=to_head)
-            rows += messages_for(
-                key=key + suffix,
-                kind="reminder",
-                period_code=period.code,
-                unit_code=code,
-                recipient=recipient,
-                contacts=contacts,
-                subject=subject,
-                body=body,
-                attachments=files,
-                force_tag=force_tag,
+        version = status.at[code, "version"]
+        items.append(
+            Outstanding(
+                report=rt.report,
+                period=period,
+                unit=rt.cfg.unit_map[code],
+                deadline=dates.unit_last_day,
+                days=left,
+                step=name,
+                state=state,
+                version=None if pd.isna(version) else int(version),
+                errors=int(status.at[code, "errors"]),
+                form_path=forms[code].form_path if code in forms else None,
+                indicators=tuple(rt.cfg.indicators_of(rt.report, code)),
             )
-    return rows
+        )
+    return items
 
 
-def _escalation_targets(rt: Runtime, code: str, policy: Reminders):
-    unit = rt.cfg.unit_map[code]
-    for target in policy.escalate_to:
-        if target == "head" and unit.head:
-            yield f"head:{code}", unit.head
-        elif target in rt.cfg.body.offices:
-            yield target, rt.cfg.body.offices[target]
+def reminder_notices_for(
+    rt: Runtime,
+    period: Period,
+    today: dt.date,
+    units: list[str] | None,
+    force_tag: str | None = None,
+) -> list[Notice]:
+    """Today's reminder step: one reminder per late unit and, past the escalation
+    threshold, one digest per head and per office of `escalate_to`."""
+    dates = period_dates(period, rt.cfg.schedule)
+    policy = rt.cfg.schedule.reminders
+    step = reminder_step(today, dates.unit_last_day, policy)
+    if step is None and not force_tag:
+        return []
+    step = step or ("manual", working_days_between(today, dates.unit_last_day))
+    items = outstanding(rt, period, units, step)
+    notices = reminder_notices(rt, items, force_tag=force_tag)
+    if escalated(step[1], policy):
+        notices += escalation_notices(
+            rt,
+            items,
+            today=today,
+            escalate_to=policy.escalate_to,
+            selection=units or None,
+            force_tag=force_tag,
+        )
+    return notices
 
 
 def queue_reminders(
@@ -129,9 +124,9 @@ def queue_reminders(
     force_tag: str | None = None,
 ) -> list[str]:
     """Queue today's reminders; returns the keys newly queued (none on a rerun)."""
-    rows = reminder_messages(rt, period, today, units, force_tag)
+    notices = reminder_notices_for(rt, period, today, units, force_tag)
     with session_scope(rt.engine) as s:
-        return crud.enqueue(s, messages=rows)
+        return queue_notices(s, notices)
 
 
 @task(name="queue-reminders", cache_policy=NO_CACHE)

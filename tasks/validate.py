@@ -2,8 +2,15 @@
 
 Plain functions over a DataFrame of observations from any number of submissions
 (columns `sub, unit, indicator, raw, cell`, optionally `problem` and `percent_cell`), so a
-province validates a batch of files in a few vectorised steps. Each finding names the unit,
-the indicator, the cell and the rule, in Vietnamese with English alongside.
+province validates a batch of files in a few vectorised steps.
+
+Each finding keeps the rule's id (`rule`, for the office) and says in words what a clerk must
+fix, with no internal code: the cell without the form's own sheet name, the indicator's
+label, the value as typed written the Vietnamese way, and what it should be
+("Ô E12, Tổng chi ngân sách Nhà nước: 40.898, nhưng Chi ngân sách huyện + Chi ngân sách xã
+= 35.107 + 5.719 = 40.826"). The same pieces are kept apart (`label`, `value`, `expected`)
+for the table of findings in a message's HTML part. Numbers that differ are printed with
+enough decimals to show that they differ.
 
 The previous period's figures, when the caller passes them (a DataFrame `unit, indicator,
 value[, period]`), turn a value that jumps (x10 or more, /100 or less) or a percentage typed as
@@ -20,6 +27,7 @@ import pandas as pd
 
 from baocao import vnformat
 from baocao.config import Config, Indicator, ReportDef
+from baocao.forms import FORM_SHEET
 from baocao.periods import Period
 
 FINDING_COLUMNS = [
@@ -31,6 +39,9 @@ FINDING_COLUMNS = [
     "severity",
     "message_vi",
     "message_en",
+    "label",  # the indicator's label, as the form prints it
+    "value",  # what the unit typed, written the Vietnamese way
+    "expected",  # what it should be, in words
 ]
 # Where an indicator sets no `max`, the largest value taken as plausible: a count of dossiers
 # or people above a billion, or an amount above 10^12 (of the indicator's unit), is a typo.
@@ -96,7 +107,51 @@ def _percent_of(fraction: object) -> object:
     return fraction if number is None else round(number * 100, 9)
 
 
-def _finding(row, rule, severity, vi, en) -> dict:
+def place(cell: str) -> str:
+    """Where a finding is, as the unit sees its file: `BaoCao!E12` -> "Ô E12" (the form's
+    own sheet goes unnamed), `Sheet1!E12` -> "Ô E12 (sheet Sheet1)", `D5` (a CSV) -> "Ô D5"."""
+    if not cell:
+        return ""
+    sheet, _, ref = str(cell).rpartition("!")
+    sheet = sheet.strip("'")
+    return f"Ô {ref}" if not sheet or sheet == FORM_SHEET else f"Ô {ref} (sheet {sheet})"
+
+
+def _place_en(cell: str) -> str:
+    return place(cell).replace("Ô ", "Cell ", 1) or "Missing row"
+
+
+def shown(ind: Indicator, value: float, decimals: int | None = None) -> str:
+    """A typed value as the unit reads it: `40.898`, `2.266,020`, `90%`, `21/02/2022`."""
+    if ind.type == "date":
+        return vnformat.date(dt.date.fromordinal(int(value)))
+    least = ind.decimals if ind.type == "decimal" else 0
+    text = (
+        vnformat.number(value, decimals) if decimals is not None else vnformat.figure(value, least)
+    )
+    return f"{text}%" if ind.type == "percent" else text
+
+
+def _apart(ind: Indicator, a: float, b: float, other: Indicator | None = None) -> tuple[str, str]:
+    """Two different values (`b` of indicator `other`, default the same) written so that they
+    read differently: more decimals until they do (5 + 1 = 6 never faces a total of 6,4
+    printed as 6)."""
+    other = other or ind
+    left, right = shown(ind, a), shown(other, b)
+    decimals = max(vnformat.decimals_of(a), vnformat.decimals_of(b), ind.decimals)
+    while left == right and a != b and decimals < 9 and ind.type != "date":
+        decimals += 1
+        left, right = shown(ind, a, decimals), shown(other, b, decimals)
+    return left, right
+
+
+def _said(where: str, label: str, value: str, expected: str) -> str:
+    """The finding in words: "Ô E12, <label>: <value>, nhưng <what it should be>"."""
+    head = ", ".join(x for x in (where, label) if x)
+    return f"{head}: {value}, nhưng {expected}" if value else f"{head}: {expected}"
+
+
+def _finding(row, rule, severity, vi, en, *, label="", value="", expected="") -> dict:
     return {
         "sub": row["sub"],
         "unit": row["unit"],
@@ -106,7 +161,14 @@ def _finding(row, rule, severity, vi, en) -> dict:
         "severity": severity,
         "message_vi": vi,
         "message_en": en,
+        "label": label,
+        "value": value,
+        "expected": expected,
     }
+
+
+def _raw(raw: object) -> str:
+    return f"“{str(raw).strip()[:200]}”"
 
 
 def convert_values(
@@ -123,13 +185,18 @@ def convert_values(
         pd.MultiIndex.from_frame(obs[["unit", "indicator"]]).isin(owned), index=obs.index
     )
     for _, row in obs[~known].iterrows():
+        label = f"mã chỉ tiêu {_raw(row['indicator'])}"
+        expected = "mã này không có trong biểu mẫu của đơn vị nên dòng này không được dùng"
         findings.append(
             _finding(
                 row,
                 "unknown_indicator",
                 "warning",
-                f"Mã chỉ tiêu '{row['indicator']}' (ô {row['cell']}) không thuộc biểu mẫu của đơn vị, đã bỏ qua.",
-                f"Indicator code '{row['indicator']}' at {row['cell']} is not on this unit's form; ignored.",
+                _said(place(row["cell"]), label, "", expected),
+                f"{_place_en(row['cell'])}: indicator code {_raw(row['indicator'])} is not on "
+                "this unit's form; the row is ignored.",
+                label=label,
+                expected=expected,
             )
         )
     obs = obs[known]
@@ -138,15 +205,21 @@ def convert_values(
     dup = obs.duplicated(["sub", "indicator"], keep=False)
     for (_sub, code), rows in obs[dup].groupby(["sub", "indicator"], sort=False):
         ind, first = inds[code], rows.iloc[0]
-        cells = ", ".join(str(c) for c in rows["cell"])
+        cells = "Ô " + ", ".join(place(c).removeprefix("Ô ") for c in rows["cell"])
+        expected = (
+            f"chỉ tiêu này xuất hiện {len(rows)} lần trong tệp; chỉ giữ một dòng cho mỗi chỉ tiêu"
+        )
+        typed = " / ".join("(trống)" if _blank(r) else str(r).strip() for r in rows["raw"])
         findings.append(
             _finding(
                 first,
                 "duplicate",
                 "error",
-                f"Ô {cells}: chỉ tiêu {ind.label} xuất hiện {len(rows)} lần trong tệp; "
-                "chỉ giữ một dòng cho mỗi chỉ tiêu rồi gửi lại.",
-                f"{code} appears {len(rows)} times ({cells}); keep one row per indicator.",
+                _said(cells, ind.label, typed, expected),
+                f"{cells.replace('Ô ', 'Cells ', 1)}, {ind.label}: appears {len(rows)} times; keep one row.",
+                label=ind.label,
+                value=typed,
+                expected=expected,
             )
         )
     obs = obs.drop_duplicates(["sub", "indicator"], keep="first").copy()
@@ -158,14 +231,21 @@ def convert_values(
     formula = obs["problem"].eq("formula_no_value")
     for _, row in obs[formula].iterrows():
         ind = inds[row["indicator"]]
+        value = "một công thức chưa có kết quả"
+        expected = (
+            "tệp không lưu kết quả tính; mở tệp bằng Excel để Excel tính lại, lưu rồi gửi lại"
+        )
         findings.append(
             _finding(
                 row,
                 "formula_no_value",
                 "error",
-                f"Ô {row['cell']}, {ind.label}: ô có công thức nhưng tệp không lưu kết quả tính. "
-                "Mở tệp bằng Excel để Excel tính lại, lưu rồi gửi lại.",
-                f"{row['cell']}: a formula without a computed value; open in Excel, save, resend.",
+                _said(place(row["cell"]), ind.label, value, expected),
+                f"{_place_en(row['cell'])}, {ind.label}: a formula without a computed value; "
+                "open the file in Excel, save, resend.",
+                label=ind.label,
+                value=value,
+                expected=expected,
             )
         )
     obs["type"] = obs["indicator"].map(lambda c: inds[c].type)
@@ -181,43 +261,60 @@ def convert_values(
 
     for _, row in obs[(numeric | dates) & obs["value_num"].isna()].iterrows():
         ind = inds[row["indicator"]]
-        what = "một ngày (dd/mm/yyyy)" if ind.type == "date" else "một số"
+        expected = (
+            "ô này cần một ngày dạng ngày/tháng/năm, ví dụ 21/02/2022"
+            if ind.type == "date"
+            else "ô này cần một số, ví dụ 1.234 hoặc 1.234,5"
+        )
         findings.append(
             _finding(
                 row,
                 "type",
                 "error",
-                f"{ind.label} ({ind.code}), ô {row['cell']}: '{row['raw']}' không phải {what}.",
-                f"{ind.code} at {row['cell']}: '{row['raw']}' is not a {'date' if ind.type == 'date' else 'number'}.",
+                _said(place(row["cell"]), ind.label, _raw(row["raw"]), expected),
+                f"{_place_en(row['cell'])}, {ind.label}: {_raw(row['raw'])} is not a "
+                f"{'date (dd/mm/yyyy)' if ind.type == 'date' else 'number'}.",
+                label=ind.label,
+                value=_raw(row["raw"]),
+                expected=expected,
             )
         )
     ints = obs[(obs["type"] == "integer") & obs["value_num"].notna()]
     for _, row in ints[ints["value_num"] % 1 != 0].iterrows():
         ind = inds[row["indicator"]]
+        value = shown(ind, row["value_num"])
+        expected = "ô này cần một số nguyên (không có phần thập phân)"
         findings.append(
             _finding(
                 row,
                 "integer",
                 "error",
-                f"{ind.label} ({ind.code}), ô {row['cell']}: phải là số nguyên, nhận được {row['raw']}.",
-                f"{ind.code} at {row['cell']}: must be a whole number, got {row['raw']}.",
+                _said(place(row["cell"]), ind.label, value, expected),
+                f"{_place_en(row['cell'])}, {ind.label}: {value} must be a whole number.",
+                label=ind.label,
+                value=value,
+                expected=expected,
             )
         )
     for _, row in obs[obs["value_num"].notna() & obs["type"].ne("date")].iterrows():
         ind, value = inds[row["indicator"]], row["value_num"]
         low, high = ind.min, ind.max if ind.max is not None else SANE_MAX.get(ind.type)
         if (low is not None and value < low) or (high is not None and value > high):
-            bounds = (
-                f"[{'' if low is None else vnformat.number(low, 3).rstrip('0').rstrip(',')}; "
-                f"{'' if high is None else vnformat.number(high, 3).rstrip('0').rstrip(',')}]"
-            )
+            if low is not None and value < low:
+                expected = f"giá trị không được nhỏ hơn {shown(ind, low)}"
+            else:
+                expected = f"giá trị không được lớn hơn {shown(ind, high)}"
+            typed = shown(ind, value)
             findings.append(
                 _finding(
                     row,
                     "range",
                     "error",
-                    f"{ind.label} ({ind.code}), ô {row['cell']}: giá trị {row['raw']} ngoài khoảng cho phép {bounds}.",
-                    f"{ind.code} at {row['cell']}: {row['raw']} is outside the allowed range {bounds}.",
+                    _said(place(row["cell"]), ind.label, typed, expected),
+                    f"{_place_en(row['cell'])}, {ind.label}: {typed} is outside the allowed range.",
+                    label=ind.label,
+                    value=typed,
+                    expected=expected,
                 )
             )
 
@@ -226,18 +323,19 @@ def convert_values(
         for ind in cfg.indicators_of(report, unit):
             if ind.required and ind.code not in present.get(sub, set()):
                 cell = obs.loc[(obs["sub"] == sub) & (obs["indicator"] == ind.code), "cell"]
+                at = cell.iloc[0] if len(cell) else ""
+                value = "chưa điền" if at else "không có dòng của chỉ tiêu này trong tệp"
+                expected = "đây là chỉ tiêu bắt buộc, cần điền số liệu"
                 findings.append(
                     _finding(
-                        {
-                            "sub": sub,
-                            "unit": unit,
-                            "indicator": ind.code,
-                            "cell": cell.iloc[0] if len(cell) else "",
-                        },
+                        {"sub": sub, "unit": unit, "indicator": ind.code, "cell": at},
                         "required",
                         "error",
-                        f"{ind.label} ({ind.code}): chưa điền giá trị{' (ô ' + cell.iloc[0] + ')' if len(cell) else ''}, đây là chỉ tiêu bắt buộc.",
-                        f"{ind.code}: required value is missing{' at ' + cell.iloc[0] if len(cell) else ''}.",
+                        _said(place(at), ind.label, value, expected),
+                        f"{_place_en(at)}, {ind.label}: a required value is missing.",
+                        label=ind.label,
+                        value=value,
+                        expected=expected,
                     )
                 )
     return obs.drop(columns=["blank"]), findings
@@ -258,10 +356,6 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
     def col(frame, code):
         return frame[code] if code in frame.columns else pd.Series(np.nan, index=frame.index)
 
-    def fmt(code, value):
-        ind = inds[code]
-        return vnformat.number(value, ind.decimals if ind.type == "decimal" else 0)
-
     for rule in report.sum_rules:
         total, parts = col(nums, rule.total), [col(nums, p) for p in rule.parts]
         have = total.notna() & np.logical_and.reduce([p.notna() for p in parts])
@@ -270,8 +364,11 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
         for sub, unit in bad[bad].index:
             key = (sub, unit)
             cell = col(cells, rule.total)[key]
-            parts_txt = " + ".join(fmt(p, nums.at[key, p]) for p in rule.parts)
+            ind = inds[rule.total]
+            value, added = _apart(ind, total[key], round(sums[key], 9))
+            parts_txt = " + ".join(shown(inds[p], nums.at[key, p]) for p in rule.parts)
             labels = " + ".join(inds[p].label for p in rule.parts)
+            expected = f"{labels} = {parts_txt} = {added}"
             findings.append(
                 {
                     "sub": sub,
@@ -280,15 +377,14 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
                     "cell": cell,
                     "rule": rule.id,
                     "severity": rule.severity,
-                    "message_vi": (
-                        f"Quy tắc {rule.id}: {inds[rule.total].label} (ô {cell}) = "
-                        f"{fmt(rule.total, total[key])} nhưng tổng các thành phần ({labels}) = "
-                        f"{parts_txt} = {fmt(rule.total, sums[key])}. Kiểm tra lại số tổng hoặc các số thành phần."
-                    ),
+                    "message_vi": _said(place(cell), ind.label, value, expected),
                     "message_en": (
-                        f"Rule {rule.id}: {rule.total} at {cell} is {fmt(rule.total, total[key])} but "
-                        f"the parts ({', '.join(rule.parts)}) add up to {fmt(rule.total, sums[key])}."
+                        f"{_place_en(cell)}, {ind.label}: {value}, but its parts add up to "
+                        f"{parts_txt} = {added}."
                     ),
+                    "label": ind.label,
+                    "value": value,
+                    "expected": expected,
                 }
             )
     for rule in report.not_above_rules:
@@ -296,6 +392,9 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
         bad = part.notna() & whole.notna() & (part > whole)
         for key in bad[bad].index:
             cell = col(cells, rule.part)[key]
+            ind = inds[rule.part]
+            value, limit = _apart(ind, part[key], whole[key], inds[rule.whole])
+            expected = f"không được lớn hơn {inds[rule.whole].label} = {limit}"
             findings.append(
                 {
                     "sub": key[0],
@@ -304,11 +403,14 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
                     "cell": cell,
                     "rule": rule.id,
                     "severity": rule.severity,
-                    "message_vi": (
-                        f"Quy tắc {rule.id}: {inds[rule.part].label} (ô {cell}) = {fmt(rule.part, part[key])} "
-                        f"lớn hơn {inds[rule.whole].label} = {fmt(rule.whole, whole[key])}."
+                    "message_vi": _said(place(cell), ind.label, value, expected),
+                    "message_en": (
+                        f"{_place_en(cell)}, {ind.label}: {value} is above "
+                        f"{inds[rule.whole].label} = {limit}."
                     ),
-                    "message_en": f"Rule {rule.id}: {rule.part} at {cell} exceeds {rule.whole}.",
+                    "label": ind.label,
+                    "value": value,
+                    "expected": expected,
                 }
             )
     for d in report.derived:
@@ -322,6 +424,16 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
         bad = pct.notna() & (pct > d.plausible_max)
         for key in bad[bad].index:
             cell = col(cells, d.numerator)[key]
+            ind = inds[d.numerator]
+            value, ceiling = shown(ind, num[key]), vnformat.percent(d.plausible_max)
+            decimals, share = d.decimals, vnformat.percent(pct[key], d.decimals)
+            while share == ceiling and decimals < 9:  # 100,0004% is not "100%"
+                decimals += 1
+                share = vnformat.percent(pct[key], decimals)
+            expected = (
+                f"khi đó {d.label} = {share}, cao hơn mức hợp lý {ceiling}; "
+                "đề nghị kiểm tra lại số này"
+            )
             findings.append(
                 {
                     "sub": key[0],
@@ -330,11 +442,14 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
                     "cell": cell,
                     "rule": f"plausible:{d.code}",
                     "severity": "warning",
-                    "message_vi": (
-                        f"{d.label} = {vnformat.percent(pct[key])}, vượt mức hợp lý "
-                        f"{vnformat.percent(d.plausible_max)}; kiểm tra lại ô {cell}."
+                    "message_vi": _said(place(cell), ind.label, value, expected),
+                    "message_en": (
+                        f"{_place_en(cell)}, {ind.label}: {value} makes {d.label} "
+                        f"{share}, above the plausible {ceiling}; please check it."
                     ),
-                    "message_en": f"{d.code} = {pct[key]:.1f}% is above the plausible {d.plausible_max:g}%; check {cell}.",
+                    "label": ind.label,
+                    "value": value,
+                    "expected": expected,
                 }
             )
     return findings
@@ -402,13 +517,17 @@ def check_previous(
                     row,
                     "percent_fraction",
                     "warning",
-                    f"Ô {cell}, {ind.label}: {_shown(ind, value)}, trong khi {earlier} là "
+                    f"{place(cell)}, {ind.label}: {_shown(ind, value)}, trong khi {earlier} là "
                     f"{_shown(ind, before)}; có thể đã nhập "
                     f"{vnformat.number(value, 3).rstrip('0').rstrip(',')} thay vì {meant}. "
                     f"Nếu tỷ lệ đúng là {meant}, sửa ô thành {meant} rồi gửi lại; nếu "
                     f"{_shown(ind, value)} là đúng thì không cần gửi lại.",
-                    f"{cell}, {ind.code}: {value:g}% while the previous period ({when}) had "
-                    f"{before:g}%; perhaps {value:g} was typed for {value * 100:g}%. Accepted.",
+                    f"{_place_en(cell)}, {ind.label}: {value:g}% while the previous period "
+                    f"({when}) had {before:g}%; perhaps {value:g} was typed for "
+                    f"{value * 100:g}%. Accepted.",
+                    label=ind.label,
+                    value=_shown(ind, value),
+                    expected=f"có thể là {meant}",
                 )
             )
             continue
@@ -428,11 +547,14 @@ def check_previous(
                 row,
                 "jump",
                 "warning",
-                f"Ô {cell}, {ind.label}: {_shown(ind, value)}, {vi} ({when}: "
+                f"{place(cell)}, {ind.label}: {_shown(ind, value)}, {vi} ({when}: "
                 f"{_shown(ind, before)}). Kiểm tra lại (nhầm đơn vị tính, thừa hoặc thiếu chữ số "
                 "0?); nếu số liệu đúng thì không cần gửi lại.",
-                f"{cell}, {ind.code}: {value:,.12g} is {en} ({when}: {before:,.12g}); check it. "
-                "Accepted.",
+                f"{_place_en(cell)}, {ind.label}: {value:,.12g} is {en} ({when}: "
+                f"{before:,.12g}); check it. Accepted.",
+                label=ind.label,
+                value=_shown(ind, value),
+                expected=f"{vi} ({when}: {_shown(ind, before)})",
             )
         )
     return findings

@@ -84,7 +84,8 @@ def test_status_shows_the_findings_of_a_rejected_unit(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(app, ["status", "2022-Q1"])
     assert result.exit_code == 0
-    assert "[error] Quy tắc tc_tong_chi" in result.output and "rejected" in result.output
+    assert "[error] Ô E12, Tổng chi ngân sách Nhà nước: 40.898, nhưng" in result.output
+    assert "rejected" in result.output and "tc_tong_chi" not in result.output
 
 
 def test_serve_names_a_server_that_does_not_answer(monkeypatch):

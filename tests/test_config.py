@@ -217,3 +217,47 @@ def test_a_deadline_in_words_is_refused(tmp_path):
         )
     )
     assert "`unit_deadline_working_days_after_cutoff`: phải là số nguyên" in msg and "'two'" in msg
+
+
+# ---- the person to ask, the languages of messages ----------------------------------------
+
+
+def test_the_person_to_ask_is_required(tmp_path):
+    root = _broken(tmp_path, "body.yaml", "contact_person:", "contact_person_old:")
+    msg = _error(root)
+    assert "body.yaml" in msg and "`contact_person`: bắt buộc / required" in msg
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('phone: "0255 3863 125"', 'phone: "gọi tôi"', "không phải số điện thoại"),
+        ('phone: "0255 3863 125"', 'phone: "12"', "không phải số điện thoại"),
+        ("email: cchc@sontay.quangngai.gov.vn", "email: cchc-at-sontay", "không phải địa chỉ thư"),
+    ],
+)
+def test_the_person_to_ask_is_checked(tmp_path, old, new, said):
+    msg = _error(_broken(tmp_path, "body.yaml", old, new))
+    assert "body.yaml" in msg and "contact_person" in msg and said in msg
+
+
+def test_a_report_names_its_own_person_to_ask(tmp_path):
+    root = _broken(
+        tmp_path,
+        REPORT,
+        "symbol: BC-UBND\n",
+        "symbol: BC-UBND\ncontact_person: {name: Lê Văn Bình, phone: '0912 345 678', "
+        "email: binh@sontay.quangngai.gov.vn}\n",
+    )
+    cfg = load_config(root)
+    assert cfg.contact_for(cfg.report()).name == "Lê Văn Bình"
+    assert cfg.contact_for(None).name == "Nguyễn Thị Thu Hà"
+
+
+@pytest.mark.parametrize(
+    ("languages", "said"),
+    [("[en]", "Vietnamese comes first"), ("[vi, vi]", "appears twice"), ("[vi, fr]", "languages")],
+)
+def test_languages_are_checked(tmp_path, languages, said):
+    msg = _error(_broken(tmp_path, "body.yaml", "languages: [vi]", f"languages: {languages}"))
+    assert "body.yaml" in msg and said in msg

@@ -70,12 +70,14 @@ def _mails(folder: Path):
 
 def test_messages_really_travel(demo_run):
     mails = _mails(demo_run["mail"])
-    by_kind = {"request": [], "rejection": [], "report": [], "reminder": []}
+    by_kind = {"request": [], "rejection": [], "receipt": [], "report": [], "reminder": []}
     for m in mails:
         subject = str(m["Subject"])
         kind = (
             "rejection"
             if "chưa hợp lệ" in subject
+            else "receipt"
+            if "] Đã nhận báo cáo" in subject
             else "report"
             if "] Báo cáo Kết quả" in subject
             else "request"
@@ -87,10 +89,20 @@ def test_messages_really_travel(demo_run):
     for m in by_kind["request"]:
         names = [a.get_filename() for a in m.iter_attachments()]
         assert len(names) == 1 and names[0].endswith("_2022-Q1.xlsx")
+    for m in mails:  # every message reads as lines in a plain-text viewer, in Vietnamese
+        text = m.get_body(("plain",)).get_content()
+        assert len(text.splitlines()) >= 8 and text.startswith("Kính gửi: ")
+        assert "Nguyễn Thị Thu Hà" in text and "0255 3863 125" in text  # the person to ask
+        assert "<p>" in m.get_body(("html",)).get_content()
     [rejection] = by_kind["rejection"]
     assert str(rejection["To"]) == "phongtckh@sontay.quangngai.gov.vn"
     body = rejection.get_body(preferencelist=("plain", "html")).get_content()
-    assert "tc_tong_chi" in body and "40.826" in body and "BaoCao!E12" in body
+    assert (
+        "1. Ô E12, Tổng chi ngân sách Nhà nước: 40.898, nhưng Chi ngân sách huyện + "
+        "Chi ngân sách xã = 35.107 + 5.719 = 40.826"
+    ) in body
+    assert "tc_tong_chi" not in body and "BaoCao!" not in body
+    assert len(by_kind["receipt"]) == 14  # one per valid version: every unit, TCKH's second
     recipients = {str(m["To"]) for m in by_kind["report"]}
     assert recipients == {
         "sonoivu@quangngai.gov.vn",

@@ -208,8 +208,14 @@ def test_rejection_message_in_outbox(intake):
     assert msg.unit_code == "TCKH" and msg.period_code == "2022-Q1"
     assert msg.address == "phongtckh@sontay.quangngai.gov.vn"
     assert "TCKH_2022-Q1.xlsx" in msg.body
-    assert "tc_tong_chi" in msg.body and "40.898" in msg.body and "40.826" in msg.body
-    assert "16/03/2022" in msg.body  # resubmit before the unit deadline
+    assert (
+        "  1. Ô E12, Tổng chi ngân sách Nhà nước: 40.898, nhưng Chi ngân sách huyện + "
+        "Chi ngân sách xã = 35.107 + 5.719 = 40.826\n"
+    ) in msg.body
+    for code in ("tc_tong_chi", "tc_chi_nsnn", "BaoCao!", "Rule", "Cell"):
+        assert code not in msg.body and code not in msg.body_html
+    assert "trước 24 giờ ngày 16/03/2022" in msg.body  # resubmit before the unit deadline
+    assert "<table" in msg.body_html and "40.898" in msg.body_html
     assert "Quý I/2022" in msg.subject
 
 

@@ -64,9 +64,7 @@ def test_simulated_period_sends_exactly_the_policy(tmp_path):
         keys = [
             m.key for m in s.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
         ]
-    nv = sorted(
-        k.split(":")[4] for k in keys if ":NV:" in k and ":head" not in k and "chairman" not in k
-    )
+    nv = sorted(k.split(":")[4] for k in keys if k.startswith("reminder:") and ":NV:" in k)
     assert nv == sorted(
         [
             "before-7",
@@ -80,8 +78,11 @@ def test_simulated_period_sends_exactly_the_policy(tmp_path):
             "overdue-10",
         ]
     )
-    escalations = sorted(k.split(":")[4] for k in keys if ":NV:" in k and ":head:NV" in k)
-    assert escalations == ["overdue-10", "overdue-4", "overdue-6", "overdue-8"]
+    escalated = ["overdue-10", "overdue-4", "overdue-6", "overdue-8"]
+    head = sorted(k.split(":")[3] for k in keys if k.startswith("escalation:") and ":head:NV:" in k)
+    assert head == escalated
+    office = sorted(k.split(":")[3] for k in keys if ":chairman_office:" in k)
+    assert office == escalated  # one digest a step for all the late units, not one per unit
     assert len(keys) == len(set(keys))
 
 

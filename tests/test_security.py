@@ -37,7 +37,7 @@ def _foreign_config(folder: Path, marker: Path, payload: str | None = None) -> P
     payload = payload or (
         "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}"
     )
-    (folder / "templates" / "messages" / "request.txt").write_text(
+    (folder / "templates" / "messages" / "request.j2").write_text(
         "Đề nghị báo cáo {{ period.label }}\n" + payload + "\n", encoding="utf-8"
     )
     return folder
@@ -92,7 +92,7 @@ def test_an_allowed_folder_s_templates_run_in_the_sandbox(tmp_path, monkeypatch)
     rt = build_runtime(str(foreign), settings=get_settings(data_dir=tmp_path / "data"))
     with pytest.raises(TemplateSecurityError) as err:
         open_period(rt, period=PERIOD, units=None, now=NOW)
-    assert "messages/request.txt" in str(err.value) and "dòng 2" in str(err.value)
+    assert "messages/request.j2" in str(err.value) and "dòng 2" in str(err.value)
     assert not marker.exists()
 
 
@@ -129,10 +129,10 @@ def test_the_sandbox_keeps_filters_strict_undefined_and_html_escaping(tmp_path):
 
 def test_a_district_overriding_one_template_keeps_the_others(tmp_path):
     foreign = _foreign_config(tmp_path / "district", tmp_path / "m", payload="(đã sửa)")
-    (foreign / "templates" / "messages" / "reminder.txt").unlink()
+    (foreign / "templates" / "messages" / "reminder.j2").unlink()
     rt = build_runtime(str(foreign), settings=get_settings(data_dir=tmp_path / "data"))
-    assert "(đã sửa)" in rt.env.get_template("messages/request.txt").render(period=PERIOD)
-    assert rt.env.get_template("messages/reminder.txt")  # from the bundled templates/
+    assert "(đã sửa)" in rt.env.get_template("messages/request.j2").render(period=PERIOD)
+    assert rt.env.get_template("messages/reminder.j2")  # from the bundled templates/
 
 
 # ---- who may approve --------------------------------------------------------------------

@@ -83,9 +83,10 @@ def served(server, tmp_path_factory):
     open_example(rt)
     ingest_waves(rt)
     with MailCatcher(root / "mail") as mail:
-        # the example's requests and rejection go out first, so each test sees only its own mail
+        # the example's requests, rejection and 14 receipts go out first, so each test sees
+        # only its own mail
         sent = deliver_outbox(rt.engine, mail_url=mail.mail_url)
-        assert sent == {"sent": 15, "failed": 0, "reclaimed": 0, "deferred": 0}
+        assert sent == {"sent": 29, "failed": 0, "reclaimed": 0, "deferred": 0}
         env = {
             **os.environ,
             "PREFECT_API_URL": server,

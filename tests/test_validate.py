@@ -72,12 +72,57 @@ def test_sum_rule_broken_by_tc_chi_xa():
     assert f["unit"] == "TCKH" and f["indicator"] == "tc_chi_nsnn"
     cell = cell_of("TCKH", "tc_chi_nsnn")
     assert f["cell"] == cell
-    msg = f["message_vi"]
-    assert cell in msg
-    assert "40.898" in msg and "40.826" in msg
-    assert "35.107 + 5.719" in msg
-    assert "Tổng chi ngân sách Nhà nước" in msg
-    assert "tc_tong_chi" in f["message_en"]
+    assert f["message_vi"] == (
+        "Ô E12, Tổng chi ngân sách Nhà nước: 40.898, nhưng Chi ngân sách huyện + "
+        "Chi ngân sách xã = 35.107 + 5.719 = 40.826"
+    )
+    assert (f["label"], f["value"], f["expected"]) == (
+        "Tổng chi ngân sách Nhà nước",
+        "40.898",
+        "Chi ngân sách huyện + Chi ngân sách xã = 35.107 + 5.719 = 40.826",
+    )
+    assert "tc_tong_chi" not in f["message_en"] and "BaoCao" not in f["message_en"]
+
+
+def test_a_decimal_total_never_reads_as_equal_to_its_parts():
+    """A total of 40.826,4 against parts adding up to 40.826 prints its decimal: the finding
+    does not read "40.826, nhưng ... = 40.826"."""
+    f = only(findings_for("TCKH", tc_chi_nsnn=40826.4, tc_chi_xa=5719))
+    assert f["value"] == "40.826,4"
+    assert f["expected"].endswith("= 35.107 + 5.719 = 40.826")
+    f = only(findings_for("TCKH", tc_chi_nsnn=40826.0007, tc_chi_xa=5719))
+    assert f["value"] == "40.826,0007" and f["expected"].endswith(" = 40.826")
+
+
+def test_a_part_just_above_its_whole_prints_both_apart():
+    found = findings_for("TCKH", dt_giai_ngan=65214.0004).set_index("rule")
+    f = found.loc["dt_giai_ngan"]
+    assert f["message_vi"] == (
+        "Ô E16, Tổng vốn đầu tư đã giải ngân: 65.214,0004, nhưng không được lớn hơn "
+        "Tổng vốn đầu tư xây dựng cơ bản = 65.214"
+    )
+    plausible = found.loc["plausible:dt_giai_ngan_pct", "message_vi"]
+    assert "= 100,000001%, cao hơn mức hợp lý 100%" in plausible
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tc_chi_xa": 5719},
+        {"tc_thu_nsnn": "abc"},
+        {"tc_den_ngay": "31/02/2022"},
+        {"tc_kl_thanh_tra_ton": 1.5},
+        {"tc_kl_kiem_toan_ton": -1},
+        {"tc_thu_nsnn": None},
+        {"dt_giai_ngan": 999999},
+    ],
+)
+def test_findings_carry_no_internal_code(changes):
+    for f in findings_for("TCKH", **changes).to_dict("records"):
+        text = f["message_vi"] + f["message_en"]
+        assert "BaoCao!" not in text and f["indicator"] not in text
+        assert "_" not in f["rule"] or f["rule"] not in text  # a rule of the report's own
+        assert f["message_vi"].startswith("Ô E") and f["label"] in f["message_vi"]
 
 
 def test_sum_rule_counts_per_submission():
@@ -94,13 +139,15 @@ def test_text_in_a_number_is_a_type_error():
     f = only(findings_for("TCKH", tc_thu_nsnn="abc"))
     assert (f["rule"], f["severity"], f["indicator"]) == ("type", "error", "tc_thu_nsnn")
     assert f["cell"] == cell_of("TCKH", "tc_thu_nsnn")
-    assert "'abc'" in f["message_vi"]
+    assert f["message_vi"] == (
+        "Ô E9, Tổng thu ngân sách Nhà nước: “abc”, nhưng ô này cần một số, ví dụ 1.234 hoặc 1.234,5"
+    )
 
 
 def test_bad_date_is_a_type_error():
     f = only(findings_for("TCKH", tc_den_ngay="31/02/2022"))
     assert (f["rule"], f["indicator"]) == ("type", "tc_den_ngay")
-    assert "dd/mm/yyyy" in f["message_vi"]
+    assert "ngày/tháng/năm, ví dụ 21/02/2022" in f["message_vi"]
 
 
 def test_fraction_in_an_integer():
@@ -133,7 +180,7 @@ def test_blank_optional_text_is_fine():
 def test_percent_above_100_is_out_of_range():
     f = only(findings_for("VHTT", vhtt_vb_dien_tu_pct=120))
     assert (f["rule"], f["indicator"]) == ("range", "vhtt_vb_dien_tu_pct")
-    assert "100" in f["message_vi"]
+    assert f["message_vi"].endswith(": 120%, nhưng giá trị không được lớn hơn 100%")
 
 
 def test_percent_as_vietnamese_text():
@@ -176,7 +223,7 @@ def test_indicator_not_on_the_form_is_a_warning():
         "warning",
         "tthc_tiep_nhan",
     )
-    assert "BaoCao!E10" in f["message_vi"]
+    assert f["message_vi"].startswith("Ô E10, mã chỉ tiêu “tthc_tiep_nhan”: ")
     assert "tthc_tiep_nhan" not in set(values["indicator"])
 
 
