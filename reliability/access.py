@@ -6,7 +6,7 @@ template that tries to run a command, and an approval by someone without the app
 - `baocao open --config DIR` with DIR outside the allowed folders: refused in one line,
   nothing sent;
 - a config folder (allowed through BAOCAO_ALLOWED_CONFIG_DIRS) whose
-  templates/messages/request.txt would `touch` a marker: the marker never appears;
+  templates/messages/request.j2 would `touch` a marker: the marker never appears;
 - approval on: after publish renders the draft, `baocao approve` without the approver's
   one-time code (or with a guessed one) is refused, and publish sends nothing.
 """
@@ -136,8 +136,11 @@ def _foreign(folder: Path, marker: Path | None = None) -> Path:
     if marker is not None:
         shutil.copytree(ROOT / "templates", folder / "templates")
         payload = "\n".join(p.replace("MARKER", str(marker)) for p in PAYLOADS)
-        (folder / "templates" / "messages" / "request.txt").write_text(
-            "Đề nghị báo cáo {{ period.label }}\n" + payload + "\n", encoding="utf-8"
+        (folder / "templates" / "messages" / "request.j2").write_text(
+            '{% extends "messages/_layout.j2" %}\n'
+            "{% block subject %}Đề nghị báo cáo {{ period.label }}{% endblock %}\n"
+            "{% block text %}\n" + payload + "\n{% endblock %}\n",
+            encoding="utf-8",
         )
     return folder
 

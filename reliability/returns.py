@@ -40,7 +40,10 @@ class FormFiller:
             value = values.get(code)
             if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
                 value = dt.datetime.combine(value, dt.time())
-            self.ws.cell(row, VALUE_COL).value = value
+            cell = self.ws.cell(row, VALUE_COL)
+            if "%" in (cell.number_format or "") and isinstance(value, int | float):
+                value = value / 100  # typing 85 into a percent cell, Excel stores 0.85
+            cell.value = value
         added = []
         for code, value in extra_rows:  # e.g. the same indicator a second time
             r = self.ws.max_row + 1

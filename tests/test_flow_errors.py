@@ -100,8 +100,10 @@ def test_a_mistake_inside_a_task_is_one_line_too(prefect_harness, tmp_path, monk
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
     config = edited_config(tmp_path / "config", "body.yaml", "place: Sơn Tây", "place: Sơn Tây")
     (config / "templates" / "messages").mkdir(parents=True)
-    (config / "templates" / "messages" / "request.txt").write_text(
-        "{{ ''.__class__.__mro__[1].__subclasses__() }}\nbody\n", encoding="utf-8"
+    (config / "templates" / "messages" / "request.j2").write_text(
+        '{% extends "messages/_layout.j2" %}\n'
+        "{% block text %}{{ ''.__class__.__mro__[1].__subclasses__() }}{% endblock %}\n",
+        encoding="utf-8",
     )
     state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
-    _failed_cleanly(state, "request.txt")
+    _failed_cleanly(state, "request.j2")
