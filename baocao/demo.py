@@ -165,6 +165,7 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         cfg = str(config_dir) if config_dir else ""
         inbox = data / "inbox"
         published = {}
+        by_mail: list[str] = []  # what the ingest runs took from the mailbox
         for when, what, files in timeline(manifest):
             if what == "open":
                 r = open_period(period=period, as_of=when, config_dir=cfg)
@@ -186,6 +187,8 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                     moment = parse_moment(when).timestamp()
                     os.utime(sent, (moment, moment))  # arrived then: settled, not being written
                 for r in ingest_submissions(as_of=when, config_dir=cfg):
+                    if r.get("source") == "mail":
+                        by_mail.append(f"{r['file']} ({r['sender']}): {r['outcome']}")
                     late = " TRỄ HẠN" if r["late"] else ""
                     how = f" qua hộp thư, từ {r['sender']}" if r.get("source") == "mail" else ""
                     say(
@@ -218,5 +221,6 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         "files": [out / n for n in OUTPUTS],
         "mail": out / "mail",
         "messages": len(received),
+        "by_mail": by_mail,
         "published": published,
     }

@@ -221,6 +221,7 @@ class Mailbox:
         self.conn: imaplib.IMAP4 | None = None
         self.capabilities: set[str] = set()
         self.created_processed = False
+        self.uidvalidity = ""
 
     def __enter__(self) -> Mailbox:
         self.open()
@@ -262,6 +263,7 @@ class Mailbox:
                     f"không mở được thư mục '{a.folder}' của hộp thư {a.user}@{a.host} "
                     f"({_text(data)}); kiểm tra BAOCAO_IMAP_URL / folder cannot be opened"
                 )
+            self.uidvalidity = _text(conn.response("UIDVALIDITY")[1])
             typ, data = conn.capability()
             self.capabilities = set(_text(data).upper().split()) if typ == "OK" else set()
         except MailboxError:
@@ -295,21 +297,44 @@ class Mailbox:
             raise MailboxError(f"hộp thư {self.account.label}: {what} thất bại ({_text(data)})")
         return data
 
-    def waiting(self, limit: int) -> list[int]:
-        """The UIDs of the folder's messages (not marked deleted), oldest first."""
+    def _retried(self, call):
+        """`call()` on the session; a connection dropped while the run worked (a server's idle
+        logout, a NAT timeout) is opened again once, the UIDs still valid."""
         try:
-            data = self._ok(*self.conn.uid("SEARCH", None, "UNDELETED"), "UID SEARCH")
+            return call()
+        except (OSError, imaplib.IMAP4.abort):
+            pass
+        except imaplib.IMAP4.error as exc:  # BAD: the server refused the command
+            raise MailboxError(self._unreachable(exc)) from None
+        validity = self.uidvalidity
+        self.close()
+        self.open()
+        if self.uidvalidity != validity:
+            raise MailboxError(
+                f"hộp thư {self.account.label} đã đánh số lại thư (UIDVALIDITY) trong lúc chạy; "
+                "lần chạy sau sẽ nhận tiếp / the folder was renumbered, the next run goes on"
+            )
+        try:
+            return call()
         except (OSError, imaplib.IMAP4.error) as exc:
             raise MailboxError(self._unreachable(exc)) from None
+
+    def waiting(self, limit: int) -> list[int]:
+        """The UIDs of the folder's messages (not marked deleted), oldest first."""
+
+        def search():
+            return self._ok(*self.conn.uid("SEARCH", None, "UNDELETED"), "UID SEARCH")
+
+        data = self._retried(search)
         return sorted(int(u) for u in b" ".join(d or b"" for d in data).split())[:limit]
 
     def fetch(self, uid: int) -> bytes | None:
         """The message's raw bytes (not marked seen), None if it is gone meanwhile."""
-        try:
-            data = self._ok(*self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), "UID FETCH")
-        except (OSError, imaplib.IMAP4.error) as exc:
-            raise MailboxError(self._unreachable(exc)) from None
-        for part in data:
+
+        def fetch():
+            return self._ok(*self.conn.uid("FETCH", str(uid), "(BODY.PEEK[])"), "UID FETCH")
+
+        for part in self._retried(fetch):
             if isinstance(part, tuple) and len(part) == 2:
                 return part[1]
         return None
@@ -329,26 +354,27 @@ class Mailbox:
         self.created_processed = True
 
     def move(self, uids: list[int]) -> None:
-        """Move messages to the processed folder: UID MOVE, else COPY, \\Deleted, EXPUNGE."""
-        if not uids:
-            return
-        try:
-            self._ensure_processed()
-            target = _quoted(self.account.processed)
-            for i in range(0, len(uids), 100):
-                chunk = ",".join(str(u) for u in uids[i : i + 100])
-                if self.use_move and "MOVE" in self.capabilities:
-                    self._ok(*self.conn.uid("MOVE", chunk, target), "UID MOVE")
-                    continue
-                self._ok(*self.conn.uid("COPY", chunk, target), "UID COPY")
-                flags = r"(\Deleted)"
-                self._ok(*self.conn.uid("STORE", chunk, "+FLAGS.SILENT", flags), "UID STORE")
-                if "UIDPLUS" in self.capabilities:  # only these: others' deletions stay theirs
-                    self._ok(*self.conn.uid("EXPUNGE", chunk), "UID EXPUNGE")
-                else:
-                    self._ok(*self.conn.expunge(), "EXPUNGE")
-        except (OSError, imaplib.IMAP4.error) as exc:
-            raise MailboxError(self._unreachable(exc)) from None
+        """Move messages to the processed folder: UID MOVE, else COPY, \\Deleted, EXPUNGE
+        (a message moved twice, after a dropped connection, is moved once: a UID no longer
+        in the folder is skipped by the server)."""
+        if uids:
+            self._retried(lambda: self._move(uids))
+
+    def _move(self, uids: list[int]) -> None:
+        self._ensure_processed()
+        target = _quoted(self.account.processed)
+        for i in range(0, len(uids), 100):
+            chunk = ",".join(str(u) for u in uids[i : i + 100])
+            if self.use_move and "MOVE" in self.capabilities:
+                self._ok(*self.conn.uid("MOVE", chunk, target), "UID MOVE")
+                continue
+            self._ok(*self.conn.uid("COPY", chunk, target), "UID COPY")
+            flags = r"(\Deleted)"
+            self._ok(*self.conn.uid("STORE", chunk, "+FLAGS.SILENT", flags), "UID STORE")
+            if "UIDPLUS" in self.capabilities:  # only these: others' deletions stay theirs
+                self._ok(*self.conn.uid("EXPUNGE", chunk), "UID EXPUNGE")
+            else:
+                self._ok(*self.conn.expunge(), "EXPUNGE")
 
 
 def _text(data) -> str:

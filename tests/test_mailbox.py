@@ -492,3 +492,87 @@ def test_the_password_may_come_from_a_prefect_secret(prefect_harness):
     missing = get_settings(imap_password_secret="no-such-block")
     with pytest.raises(MailboxError, match="no-such-block"):
         imap_password(missing)
+
+
+# ---- the flow: the mailbox and the folder, a step each --------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_ingest_flow_reads_the_mailbox_and_the_folder(
+    prefect_harness, mailbox, tmp_path, monkeypatch
+):
+    from flows.ingest_submissions import ingest_submissions
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
+    monkeypatch.setenv("BAOCAO_IMAP_URL", mailbox.url)
+    monkeypatch.setenv("BAOCAO_IMAP_PASSWORD", mailbox.password)
+    rt = build_runtime(settings=get_settings())
+    open_example(rt)
+    mailbox.deliver(mail(NV, form(rt, "NV_2022-Q1.xlsx")))
+    [tp] = returned(rt, ["TP_2022-Q1.xlsx"])
+    (data / "inbox").mkdir()
+    (data / "inbox" / tp.name).write_bytes(tp.read_bytes())
+    os.utime(data / "inbox" / tp.name, (0, 0))  # settled long ago
+    with MailCatcher(tmp_path / "smtp") as smtp:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", smtp.mail_url)
+        rows = ingest_submissions(as_of="2022-03-14T10:00")
+        assert sorted((r["source"], r["unit"], r["outcome"]) for r in rows) == [
+            ("folder", "TP", "accepted"),
+            ("mail", "NV", "accepted"),
+        ]
+        assert mailbox.messages() == [] and (data / "inbox" / "processed").is_dir()
+        # the mailbox refuses the password: the folder is still taken in, the run fails in one line
+        monkeypatch.setenv("BAOCAO_IMAP_PASSWORD", "wrong")
+        [son_dung] = returned(rt, ["SON-DUNG_2022-Q1.xlsx"])
+        (data / "inbox" / son_dung.name).write_bytes(son_dung.read_bytes())
+        os.utime(data / "inbox" / son_dung.name, (0, 0))
+        with pytest.raises(MailboxError, match="từ chối đăng nhập"):
+            ingest_submissions(as_of="2022-03-14T11:00")
+    assert [s.version for s in submissions(rt, "SON-DUNG")] == [1]
+    rt.engine.dispose()
+
+
+# ---- the demo's mailbox ----------------------------------------------------------------------
+
+
+def test_the_demo_goes_on_without_dovecot(monkeypatch):
+    import baocao.demo as demo
+
+    monkeypatch.setattr(demo, "dovecot_binary", lambda: None)
+    said: list[str] = []
+    with demo.office_mailbox(said.append) as imap:
+        assert imap is None and "BAOCAO_IMAP_URL" not in os.environ
+    assert "dovecot" in said[0] and "thư mục tiếp nhận" in said[0]
+
+
+@pytest.mark.integration
+def test_the_demo_mailbox_is_set_for_its_runs_and_forgotten_after(imap_server):
+    from baocao.demo import office_mailbox
+
+    with office_mailbox() as imap:
+        assert os.environ["BAOCAO_IMAP_URL"] == imap.url
+        assert os.environ["BAOCAO_IMAP_PASSWORD"] == imap.password
+        folder = imap.folder
+        assert folder.is_dir()
+    assert "BAOCAO_IMAP_URL" not in os.environ and "BAOCAO_IMAP_PASSWORD" not in os.environ
+    assert not folder.exists()  # the server stopped and its files went with it
+
+
+@pytest.mark.integration
+def test_a_connection_dropped_while_the_run_worked_is_opened_again(office):
+    import socket
+
+    rt = office.rt
+    office.box.deliver(mail(NV, form(rt, "NV_2022-Q1.xlsx")))
+    with Mailbox(parse_imap_url(office.box.url), office.box.password) as box:
+        [uid] = box.waiting(10)
+        first = box.conn
+        first.sock.shutdown(socket.SHUT_RDWR)  # the server logged the idle session out
+        assert box.fetch(uid).startswith(b"From:") and box.conn is not first
+        second = box.conn
+        second.sock.shutdown(socket.SHUT_RDWR)
+        box.move([uid])
+        assert box.conn is not second
+    assert office.box.messages() == [] and len(office.box.messages(PROCESSED)) == 1
