@@ -583,6 +583,7 @@ def nothing_usable_messages(
         report=rt.report,
         period=ctx.period,
         unit=unit,
+        addressee=unit.name if unit else who,
         sender=letter.sender,
         original_subject=_subject(letter.subject),
         received=vnformat.date(as_vn(letter.sent_at or now).date()),

@@ -316,6 +316,10 @@ def test_only_registered_people_are_answered(office):
     assert sorted(a.address for a in answers(rt)) == [NV, OFFICE]
     nv = next(a for a in answers(rt) if a.address == NV)
     assert "không có tệp đính kèm" in nv.body and nv.subject == "Re: Bản sao"
+    assert "Kính gửi: Phòng Nội vụ," in nv.body and "NV_2022-Q1.xlsx" in nv.body
+    office_answer = next(a for a in answers(rt) if a.address == OFFICE)
+    assert "Kính gửi: Văn phòng HĐND và UBND huyện," in office_answer.body
+    assert office_answer.attachments == "[]"  # an office has no form of its own
     rows = {row["subject"]: row["answered"] for row in run.letters}
     assert rows["Tự động trả lời: vắng mặt"].startswith("không: thư tự động")
     assert "unknown sender" in rows["Re: [UBND huyện Sơn Tây] Đề nghị báo cáo"]
