@@ -12,8 +12,25 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed dovecot
 	$(VENV)/bin/baocao demo --out out
+
+# The demo's office mailbox is a Dovecot on loopback (Debian's dovecot-imapd): installed here
+# when missing and we may (root, apt); only the program is needed, so the system service the
+# package starts is stopped again. Without it the demo still runs and says so.
+dovecot:
+	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dovecot-imapd for the demo's mailbox"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq dovecot-imapd >/dev/null; } \
+	      || echo "dovecot-imapd not installed: the demo goes on without a mailbox"; \
+	    if [ -d /run/systemd/system ]; then \
+	      systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true; fi; \
+	  else \
+	    echo "dovecot not installed (as root: apt-get install dovecot-imapd); the demo goes on without a mailbox"; \
+	  fi; \
+	fi
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -ra
@@ -35,4 +52,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-.PHONY: install demo test test-fast bench reliability lint
+.PHONY: install demo dovecot test test-fast bench reliability lint

@@ -183,7 +183,11 @@ def open_(
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files (default: the inbox folder)")
+        list[Path] | None,
+        typer.Argument(
+            help="Files (default: the office's mailbox when BAOCAO_IMAP_URL is set, and the "
+            "inbox folder)"
+        ),
     ] = None,
     unit: Annotated[
         str | None,
@@ -197,13 +201,16 @@ def ingest(
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Take in returned forms (.xlsx, .csv): archive, validate, store, tell units what is wrong."""
+    """Take in returned forms (.xlsx, .csv) from the mailbox, the inbox folder or the given
+    files: archive, validate, store, tell units what is wrong."""
     from flows.ingest_submissions import ingest_submissions
 
     if unit and not paths:
         err.print("[bold red]Lỗi / error:[/] --unit cần tên tệp / --unit needs the files to file")
         raise typer.Exit(2)
     _preflight(config, as_of=as_of, paths=paths, units=[unit] if unit else None)
+    if not paths:
+        _run(_check_mailbox)
     rows = _run(
         ingest_submissions,
         paths=[str(p) for p in paths] if paths else [],
@@ -218,8 +225,9 @@ def ingest(
         style = {"accepted": "green", "rejected": "red", "duplicate": "blue"}.get(
             r["outcome"], "yellow"
         )
+        by_mail = f"\n[dim]{escape(r['sender'])}[/]" if r.get("sender") else ""
         table.add_row(
-            escape(r["file"]),
+            escape(r["file"]) + by_mail,
             f"[{style}]{r['outcome']}[/]",
             r["unit"],
             r["period"],
@@ -230,6 +238,16 @@ def ingest(
             escape(r["message"]),
         )
     console.print(table if rows else "nothing to take in")
+
+
+def _check_mailbox() -> None:
+    """BAOCAO_IMAP_URL, when set, can be read (one line before the run, not after it)."""
+    from baocao.settings import get_settings
+    from tasks.mailbox import account_from
+
+    settings = get_settings()
+    if settings.imap_url:
+        account_from(settings)
 
 
 @app.command()

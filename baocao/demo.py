@@ -3,16 +3,23 @@ report, on SQLite and a local Prefect, with a real mail server on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import yaml
+from sqlmodel import select
 
 from baocao import crud
 from baocao.config import load_config
 from baocao.db import open_store, session_scope
+from baocao.imapserver import ImapServerError, LoopbackImap, dovecot_binary
 from baocao.mailcatcher import MailCatcher
+from baocao.models import OutboxMessage
 from baocao.periods import parse_moment
 from baocao.returns import as_returned, example_unit
 from baocao.settings import PROJECT_ROOT, get_settings
@@ -20,6 +27,7 @@ from baocao.settings import PROJECT_ROOT, get_settings
 EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
 OUTPUTS = ("report.md", "report.html", "report.docx", "phu-luc.xlsx")
 MARKER = ".baocao-demo"
+BY_MAIL = "SON-TINH_2022-Q1.xlsx"  # this unit replies to its request by mail
 
 
 def timeline(manifest: dict) -> list[tuple[str, str, object]]:
@@ -44,6 +52,83 @@ def request_tokens(config_dir: Path | None, period: str) -> dict[str, str]:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def office_mailbox(say=print) -> Iterator[LoopbackImap | None]:
+    """The office's mailbox for the demo: a Dovecot on loopback, set as BAOCAO_IMAP_URL for
+    the ingest runs (restored afterwards); None, with a note, when Dovecot is not installed."""
+    if dovecot_binary() is None:
+        say(
+            "(Chưa cài dovecot: thư trả lời của đơn vị được chép vào thư mục tiếp nhận thay vì "
+            "gửi vào hộp thư / dovecot not installed: the mailed reply goes to the inbox folder; "
+            "apt-get install dovecot-imapd)"
+        )
+        yield None
+        return
+    keys = ("BAOCAO_IMAP_URL", "BAOCAO_IMAP_PASSWORD")
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        server = LoopbackImap().start()
+    except ImapServerError as exc:
+        say(f"(Không chạy được dovecot: {exc}; thư trả lời đi qua thư mục tiếp nhận)")
+        yield None
+        return
+    try:
+        os.environ["BAOCAO_IMAP_URL"] = server.url
+        os.environ["BAOCAO_IMAP_PASSWORD"] = server.password
+        yield server
+    finally:
+        server.stop()
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def reply_by_mail(
+    config_dir: Path | None, period: str, unit_code: str, form: Path, when: str
+) -> EmailMessage:
+    """The unit's answer to its request, as its clerk's mail program writes it: from its
+    registered address, "Re:" the request's subject, the filled form attached."""
+    settings = get_settings(config_dir=config_dir)
+    cfg = load_config(settings.config_dir)
+    unit = cfg.unit_map[unit_code]
+    engine = open_store(settings)
+    try:
+        with session_scope(engine) as s:
+            request = s.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == "request",
+                    OutboxMessage.unit_code == unit_code,
+                    OutboxMessage.period_code == period,
+                )
+            ).first()
+            subject = request.subject if request else f"Báo cáo {period}"
+            in_reply_to = request.message_id if request else ""
+    finally:
+        engine.dispose()
+    sender = next(c.email for c in unit.contacts if c.email)
+    msg = EmailMessage()
+    msg["From"] = f"{unit.name} <{sender}>"
+    msg["To"] = cfg.body.sender_email
+    msg["Subject"] = f"Re: {subject}"
+    msg["Date"] = format_datetime(parse_moment(when))
+    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])
+    if in_reply_to:
+        msg["In-Reply-To"] = msg["References"] = in_reply_to
+    msg.set_content(
+        f"Kính gửi {cfg.body.short_name},\n\n{unit.name} gửi biểu mẫu báo cáo kỳ {period} "
+        "đính kèm.\n\nTrân trọng.\n"
+    )
+    msg.add_attachment(
+        form.read_bytes(),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename=form.name,
+    )
+    return msg
+
+
 def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
     """Run the example cycle into `out`; return where things are."""
     out = out.resolve()
@@ -64,7 +149,10 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
     manifest = yaml.safe_load((EXAMPLE / "manifest.yaml").read_text(encoding="utf-8"))
     period = str(manifest["period"])
     body = load_config(config_dir or get_settings().config_dir).body
-    with MailCatcher(out / "mail", sender=body.sender_email) as mail:
+    with (
+        MailCatcher(out / "mail", sender=body.sender_email) as mail,
+        office_mailbox(say) as imap,
+    ):
         os.environ["BAOCAO_DATA_DIR"] = str(data)
         os.environ["BAOCAO_MAIL_URL"] = mail.mail_url
         os.environ.pop("BAOCAO_DATABASE_URL", None)
@@ -77,6 +165,7 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         cfg = str(config_dir) if config_dir else ""
         inbox = data / "inbox"
         published = {}
+        by_mail: list[str] = []  # what the ingest runs took from the mailbox
         for when, what, files in timeline(manifest):
             if what == "open":
                 r = open_period(period=period, as_of=when, config_dir=cfg)
@@ -87,14 +176,24 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                 tokens = request_tokens(config_dir, period)
                 for name in files:  # each unit returns the form it received, with its code
                     source = EXAMPLE / "submissions" / name
+                    if imap is not None and name == BY_MAIL:  # one unit replies by mail
+                        unit = example_unit(source)
+                        form = as_returned(source, data / "sent" / name, tokens, unit)
+                        reply = reply_by_mail(config_dir, period, unit, form, when)
+                        imap.deliver(reply)
+                        say(f"{when}  {reply['From']} trả lời thư đề nghị, đính kèm {name}")
+                        continue
                     sent = as_returned(source, inbox / name, tokens, example_unit(source))
                     moment = parse_moment(when).timestamp()
                     os.utime(sent, (moment, moment))  # arrived then: settled, not being written
                 for r in ingest_submissions(as_of=when, config_dir=cfg):
+                    if r.get("source") == "mail":
+                        by_mail.append(f"{r['file']} ({r['sender']}): {r['outcome']}")
                     late = " TRỄ HẠN" if r["late"] else ""
+                    how = f" qua hộp thư, từ {r['sender']}" if r.get("source") == "mail" else ""
                     say(
-                        f"{when}  nhận {r['file']}: {r['unit']} v{r['version']} {r['outcome']}{late}"
-                        + (f" ({r['errors']} lỗi)" if r["errors"] else "")
+                        f"{when}  nhận {r['file']}{how}: {r['unit']} v{r['version']} "
+                        f"{r['outcome']}{late}" + (f" ({r['errors']} lỗi)" if r["errors"] else "")
                     )
             elif what == "remind":
                 r = send_reminders(period=period, as_of=when, config_dir=cfg)
@@ -122,5 +221,6 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         "files": [out / n for n in OUTPUTS],
         "mail": out / "mail",
         "messages": len(received),
+        "by_mail": by_mail,
         "published": published,
     }

@@ -62,6 +62,32 @@ class Settings(BaseSettings):
     max_read_attempts: int = Field(
         3, ge=1, description="A file whose reader fails this many times is quarantined"
     )
+    # ---- the office's mailbox (IMAP), read by the ingest flow ---------------------------
+    imap_url: str | None = Field(
+        None,
+        description="The mailbox units reply to: imaps://USER@HOST[:993]/FOLDER (TLS), "
+        "imap://USER@HOST[:143]/FOLDER (STARTTLS), `?mode=insecure` for plain IMAP (a server "
+        "on loopback), `?verify=no` for a self-signed certificate; unset: no mailbox is read",
+    )
+    imap_password: SecretStr | None = Field(
+        None,
+        description="The mailbox's password; unset: the Prefect Secret block named by "
+        "BAOCAO_IMAP_PASSWORD_SECRET. Never in the URL, config or the database",
+    )
+    imap_password_secret: str = Field(
+        "imap-password", description="Prefect Secret block holding the mailbox's password"
+    )
+    imap_processed_folder: str = Field(
+        "baocao-processed",
+        description="Folder a message is moved to once what it carried is stored (created "
+        "if missing)",
+    )
+    imap_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for the IMAP server to connect or answer"
+    )
+    imap_max_messages: int = Field(
+        500, gt=0, description="Messages one ingest run takes; the rest wait for the next run"
+    )
     timezone: str = "Asia/Ho_Chi_Minh"
     # ---- security ---------------------------------------------------------------------
     allowed_config_dirs: str = Field(

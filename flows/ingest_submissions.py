@@ -1,7 +1,9 @@
-"""Take in returned forms from the inbox folder or given paths (scheduled every few minutes)."""
+"""Take in returned forms: from the office's mailbox (when one is configured), the inbox
+folder, or given paths (scheduled every few minutes)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -9,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
 from baocao.periods import Period
+from baocao.runtime import Runtime
 from flows.common import (
     AS_OF_HELP,
     CONFIG_HELP,
@@ -18,6 +21,7 @@ from flows.common import (
 )
 from tasks.inbox import claim_inbox_task, finish_claim_task, renew_claim
 from tasks.intake import arrivals_from_paths, ingest_arrivals_task, intake_summary
+from tasks.mailbox import MailboxError, take_mailbox_task
 from tasks.notify import deliver_outbox_task
 
 BATCH = 200  # files per task: orchestration costs per task, not per file
@@ -27,7 +31,7 @@ BATCH = 200  # files per task: orchestration costs per task, not per file
 @user_errors_fail
 def ingest_submissions(
     paths: list[str] = Field(
-        [], description="Tệp cần nhận / files to take in (blank: the inbox folder)"
+        [], description="Tệp cần nhận / files to take in (blank: the mailbox and the inbox folder)"
     ),
     unit: str = Field(
         "",
@@ -39,28 +43,72 @@ def ingest_submissions(
 ) -> list[dict]:
     """Archive, validate and store returned forms; tell units what is wrong."""
     rt, now = start(config_dir, as_of)
-    log = get_run_logger()
+    mailbox_down: MailboxError | None = None
     if paths:
-        missing = [p for p in paths if not Path(p).is_file()]
-        if missing:
-            raise FileNotFoundError(f"không thấy tệp / not found: {', '.join(missing)}")
-        if unit and unit not in rt.cfg.expected_units(rt.report):
-            raise ValueError(f"mã đơn vị '{unit}' không có trong báo cáo {rt.report.id}")
-        claim, arrivals = None, arrivals_from_paths([Path(p) for p in paths], unit=unit or None)
+        results = from_paths(rt, paths, unit, now)
     else:
-        claim = claim_inbox_task(rt)
-        arrivals = claim.arrivals
-        if claim.waiting:
-            log.info("đang ghi dở, để lần sau / still being written: %s", ", ".join(claim.waiting))
+        try:
+            results = from_mailbox(rt, now)
+        except MailboxError as exc:  # the folder and the outbox still run; the run fails
+            get_run_logger().error("hộp thư / mailbox: %s", exc)
+            mailbox_down, results = exc, []
+        results += from_folder(rt, now)
+    # the every-few-minutes run also retries whatever other runs could not send
+    sent = deliver_outbox_task(rt, kinds=None)
+    report(rt, results, now, sent)
+    if mailbox_down is not None:
+        raise mailbox_down
+    return results
+
+
+def from_paths(rt: Runtime, paths: list[str], unit: str, now: dt.datetime) -> list[dict]:
+    """Files named on the command line or in the UI (not moved)."""
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"không thấy tệp / not found: {', '.join(missing)}")
+    if unit and unit not in rt.cfg.expected_units(rt.report):
+        raise ValueError(f"mã đơn vị '{unit}' không có trong báo cáo {rt.report.id}")
+    arrivals = arrivals_from_paths([Path(p) for p in paths], unit=unit or None)
     results: list[dict] = []
     for i in range(0, len(arrivals), BATCH):
         results += ingest_arrivals_task(rt, arrivals[i : i + BATCH], now)
-        if claim is not None:
-            renew_claim(claim, rt.settings.claim_lease_seconds)
-    if claim is not None:
-        finish_claim_task(rt, claim, results, now)
-    # the every-few-minutes run also retries whatever other runs could not send
-    sent = deliver_outbox_task(rt, kinds=None)
+    return [{**r, "source": "cli", "sender": ""} for r in results]
+
+
+def from_mailbox(rt: Runtime, now: dt.datetime) -> list[dict]:
+    """The replies in the office's mailbox (BAOCAO_IMAP_URL), when one is configured."""
+    if not rt.settings.imap_url:
+        return []
+    run = take_mailbox_task(rt, now)
+    if run["error"]:
+        raise MailboxError(run["error"])
+    if run["letters"]:
+        create_table_artifact(
+            key="mailbox-latest",
+            table=run["letters"],
+            description=f"Thư nhận / messages taken at {now:%d/%m/%Y %H:%M}; chưa đăng ký / "
+            f"unknown senders: {', '.join(sorted(set(run['unknown']))) or '-'}",
+        )
+    return run["results"]
+
+
+def from_folder(rt: Runtime, now: dt.datetime) -> list[dict]:
+    """The files waiting in the inbox folder (offices without a mailbox, files by hand)."""
+    claim = claim_inbox_task(rt)
+    if claim.waiting:
+        get_run_logger().info(
+            "đang ghi dở, để lần sau / still being written: %s", ", ".join(claim.waiting)
+        )
+    results: list[dict] = []
+    for i in range(0, len(claim.arrivals), BATCH):
+        results += ingest_arrivals_task(rt, claim.arrivals[i : i + BATCH], now)
+        renew_claim(claim, rt.settings.claim_lease_seconds)
+    finish_claim_task(rt, claim, results, now)
+    return [{**r, "source": "folder", "sender": ""} for r in results]
+
+
+def report(rt: Runtime, results: list[dict], now: dt.datetime, sent: dict) -> None:
+    """The periods' status tables, the run's intake table and one line in the log."""
     stored = {"accepted", "rejected", "duplicate"}  # periods that exist and changed
     for code in sorted({r["period"] for r in results if r["outcome"] in stored}):
         publish_status_artifact(rt, Period.parse(code))
@@ -70,7 +118,6 @@ def ingest_submissions(
             table=results,
             description=f"Files taken in at {now:%d/%m/%Y %H:%M}",
         )
-    log.info(
+    get_run_logger().info(
         "took in %d file(s) %s; rejections delivery %s", len(results), intake_summary(results), sent
     )
-    return results

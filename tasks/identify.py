@@ -5,12 +5,17 @@ form's hidden sheet or a CSV's `ma_bieu_mau` column), when mailed from one of th
 registered addresses, or when the office files it for the unit; and only for a period of
 the report that has been opened. Anything else is a problem told to the sender, never an
 overwrite of a unit's figures.
+
+The form code rules: a form carrying unit A's code counts for A whoever mailed it. When it
+was mailed from an address registered for other units only (B's), that is a warning on A's
+receipt and version (`Group.notes`), never a change to B's figures: A's clerk may have
+asked a colleague to send it, or B's clerk may have filled the wrong unit's form.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from baocao import crud
@@ -35,6 +40,7 @@ class Group:
     period: str
     credential: Credential
     rows: list[dict]
+    notes: list[str] = field(default_factory=list)  # warnings told with the version
 
 
 @dataclass
@@ -127,8 +133,22 @@ def identify(
         if problem:
             problems.append(problem)
         else:
-            groups.append(Group(unit, period, credential[(unit, period)], rows))
+            notes = _sender_notes(unit, arrival, d)
+            groups.append(Group(unit, period, credential[(unit, period)], rows, notes))
     return groups, problems
+
+
+def _sender_notes(unit: str, arrival: Arrival, d: Directory) -> list[str]:
+    """A warning when a unit's form came from an address registered for other units only."""
+    others = d.addresses.get((arrival.sender or "").lower(), frozenset())
+    if not others or unit in others:
+        return []
+    return [
+        f"Biểu mẫu của đơn vị {unit} được gửi từ địa chỉ {arrival.sender.lower()} của đơn vị "
+        f"{', '.join(sorted(others))}: số liệu được ghi cho {unit} theo mã biểu mẫu, không "
+        f"thay số liệu của {', '.join(sorted(others))}. Nếu {unit} không gửi tệp này, đề nghị "
+        "báo ngay cho Văn phòng."
+    ]
 
 
 def _check_group(

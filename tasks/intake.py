@@ -348,6 +348,7 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
         value_rows += _value_rows(checked.values.get(v.key), sub_id)
         found = checked.findings.get(v.key)
         rows = [] if found is None else _finding_rows(found, v.group.unit)
+        rows += [_note_row(note, v.group.unit) for note in v.group.notes]
         finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
         notices.append(_version_notice(rt, it, v, found, checked.values.get(v.key), d))
     crud.add_values(s, rows=value_rows)
@@ -421,7 +422,9 @@ def _plan_versions(
                     g.unit,
                     g.period,
                     old[1] if old else 0,
-                    message="Tệp giống hệt một lần gửi trước; không tạo phiên bản mới.",
+                    message=_join(
+                        ["Tệp giống hệt một lần gửi trước; không tạo phiên bản mới.", *g.notes]
+                    ),
                     arrival=it.arrival.key,
                 )
             )
@@ -454,7 +457,8 @@ def _plan_versions(
                 version,
                 late,
                 errors,
-                warnings,
+                warnings + len(g.notes),
+                message=_join(g.notes),
                 arrival=it.arrival.key,
             )
         )
@@ -504,6 +508,19 @@ def _close(it: _Item, stored: list[IntakeResult]) -> tuple[dict, list[IntakeResu
         for p in problems
     ]
     return close, mine, findings
+
+
+def _note_row(note: str, unit: str) -> dict:
+    """A warning about how the version came (e.g. a unit's form from another unit's address)."""
+    return {
+        "unit_code": unit,
+        "indicator": "",
+        "cell": "",
+        "rule": "sender",
+        "severity": "warning",
+        "message_vi": note,
+        "message_en": "",
+    }
 
 
 def _value_rows(vals: pd.DataFrame | None, sub_id: int) -> list[dict]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -141,6 +144,8 @@ def _isolated_environment(tmp_path_factory):
         "BAOCAO_CONFIG_DIR",
         "BAOCAO_INBOX_DIR",
         "BAOCAO_MAIL_URL",
+        "BAOCAO_IMAP_URL",
+        "BAOCAO_IMAP_PASSWORD",
         "BAOCAO_PREFECT_AUTH",
         "PREFECT_API_AUTH_STRING",
         "PREFECT_SERVER_API_AUTH_STRING",
@@ -200,3 +205,52 @@ def zalo_api(monkeypatch):
     monkeypatch.setenv("BAOCAO_ZALO_ACCESS_TOKEN", "tok-123")
     yield stub
     stub.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def imap_server():
+    """A real IMAP server for the session: Dovecot (Debian's dovecot-imapd) on loopback, with
+    its own config, base_dir and Maildir under a temporary folder; stopped at the end."""
+    from baocao.imapserver import LoopbackImap, dovecot_binary
+
+    if dovecot_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("dovecot is not installed; .ci/run installs dovecot-imapd")
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    with LoopbackImap() as server:
+        yield server
+
+
+class TestMailbox:
+    """One empty mailbox of its own on the session's Dovecot: a user nobody else uses."""
+
+    __test__ = False  # not a test class for pytest
+    _made = itertools.count(1)
+
+    def __init__(self, server):
+        self.server = server
+        self.user = f"office{next(self._made)}"
+        self.password = secrets.token_urlsafe(12)
+        server.add_user(self.user, self.password)
+        self.url = server.url_for(self.user)
+
+    def deliver(self, message, folder: str = "INBOX") -> None:
+        self.server.deliver(message, folder=folder, user=self.user, password=self.password)
+
+    def messages(self, folder: str = "INBOX") -> list[bytes]:
+        return self.server.messages(folder, user=self.user, password=self.password)
+
+    def settings(self, data_dir: Path, **more):
+        """Settings of a store in data_dir reading this mailbox."""
+        return get_settings(
+            data_dir=data_dir,
+            config_dir=PROJECT_ROOT / "config",
+            imap_url=self.url,
+            imap_password=self.password,
+            **more,
+        )
+
+
+@pytest.fixture
+def mailbox(imap_server) -> TestMailbox:
+    return TestMailbox(imap_server)

@@ -4,6 +4,7 @@ end, messages through a real SMTP server on loopback, reruns that send nothing n
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,16 @@ def test_demo_writes_every_output(demo_run):
         assert figure in md
     text = "\n".join(p.text for p in DocxDocument(str(out / "report.docx")).paragraphs)
     assert "40.898 triệu đồng" in text and "5.791 triệu đồng" in text  # the corrected TCKH version
+
+
+def test_one_unit_replies_by_mail(demo_run):
+    from baocao.imapserver import dovecot_binary
+
+    if dovecot_binary() is None and not os.environ.get("CI"):
+        pytest.skip("dovecot is not installed: the demo took SON-TINH's reply from the folder")
+    assert demo_run["by_mail"] == [
+        "SON-TINH_2022-Q1.xlsx (xasontinh@sontay.quangngai.gov.vn): accepted"
+    ]
 
 
 def _mails(folder: Path):
