@@ -40,6 +40,7 @@ class NoticeKind(StrEnum):
     RECEIPT = "receipt"  # a valid version was recorded: the figures as recorded
     REPORT = "report"  # the report to a recipient of Nơi nhận
     APPROVAL = "approval"  # a one-time code to an approver
+    NOTHING_USABLE = "nothing_usable"  # a mail from a registered address with no usable file
 
     @property
     def template(self) -> str:
@@ -49,9 +50,11 @@ class NoticeKind(StrEnum):
     def outbox_kind(self) -> str:
         """The outbox's `kind` (what a flow delivers): escalations go with the reminders of
         the day, an unreadable file's answer with the rejections."""
-        return {NoticeKind.ESCALATION: "reminder", NoticeKind.UNREADABLE: "rejection"}.get(
-            self, self.value
-        )
+        return {
+            NoticeKind.ESCALATION: "reminder",
+            NoticeKind.UNREADABLE: "rejection",
+            NoticeKind.NOTHING_USABLE: "rejection",
+        }.get(self, self.value)
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,12 @@ from baocao.errors import SetupError
 from baocao.faults import checkpoint
 from baocao.mailer import MailUrlError, make_ssl_context, parse_mail_url
 from baocao.models import Outcome
+from baocao.notices import NoticeKind, build_notice
 from baocao.periods import Period, as_vn
 from baocao.runtime import Runtime
 from baocao.settings import Settings
 from tasks.identify import build_directory, unit_addresses
 from tasks.intake import Arrival, IntakeResult, ingest_arrivals
-from tasks.notify import compose, messages_for
 
 log = logging.getLogger("baocao.mailbox")
 
@@ -574,37 +574,32 @@ def nothing_usable_messages(
     unit = rt.cfg.unit_map.get(who)
     form = ctx.forms.get(unit.code) if unit else None
     last_day = as_vn(ctx.deadline) - dt.timedelta(seconds=1) if ctx.deadline else None
-    offices = [o for o in rt.cfg.body.offices.values() if any(c.email for c in o.contacts)]
-    office = offices[0] if offices else None
-    subject, body = compose(
+    notice = build_notice(
         rt.env,
-        "messages/nothing_usable.txt",
-        body=rt.cfg.body,
-        report=rt.report,
-        period=ctx.period,
-        unit=unit,
-        addressee=unit.name if unit else who,
-        sender=letter.sender,
-        original_subject=_subject(letter.subject),
-        received=vnformat.date(as_vn(letter.sent_at or now).date()),
-        files=files,
-        form_name=form.name if form else "",
-        deadline=vnformat.date(last_day.date()) if last_day else "",
-        overdue=bool(last_day and now > ctx.deadline),
-        office=office,
-        office_email=next((c.email for c in office.contacts if c.email), "") if office else "",
-    )
-    return messages_for(
+        rt.cfg,
+        NoticeKind.NOTHING_USABLE,
         key=f"nothing-usable:{rt.report.id}:{letter.key}",
-        kind="rejection",
-        period_code=ctx.period.code if ctx.period else "",
-        unit_code=unit.code if unit else None,
         recipient=unit.code if unit else who,
         contacts=[Contact(email=letter.sender)],
-        subject=subject,
-        body=body,
-        attachments=[str(form)] if form else None,
+        addressee=unit.name if unit else who,
+        report=rt.report,
+        context={
+            "period": ctx.period,
+            "unit": unit,
+            "sender": letter.sender,
+            "original_subject": _subject(letter.subject),
+            "is_reply": bool(_subject(letter.subject)),
+            "received": vnformat.date(as_vn(letter.sent_at or now).date()),
+            "files": files,
+            "form_name": form.name if form else "",
+            "deadline": vnformat.date(last_day.date()) if last_day else "",
+            "overdue": bool(last_day and now > ctx.deadline),
+        },
+        attachments=[str(form)] if form else (),
+        period=ctx.period.code if ctx.period else "",
+        unit=unit.code if unit else None,
     )
+    return notice.outbox_rows()
 
 
 # ---- a run ------------------------------------------------------------------------------

@@ -278,7 +278,7 @@ def test_a_pdf_or_a_photo_gets_one_answer_saying_what_is_needed(office, tmp_path
     assert answer.subject == "Re: [UBND huyện Sơn Tây] Đề nghị báo cáo"
     for words in ("bao cao quy 1.pdf", ".xlsx", ".csv", "SON-DUNG_2022-Q1.xlsx", "16/03/2022"):
         assert words in answer.body, words
-    assert OFFICE in answer.body  # whom to ask
+    assert "cchc@sontay.quangngai.gov.vn" in answer.body  # whom to ask: the contact person
     # the message went through the real SMTP server, with the unit's own form attached
     with MailCatcher(tmp_path / "smtp") as smtp:
         sent = deliver_outbox(
