@@ -25,7 +25,9 @@ from baocao.returns import as_returned, example_unit
 from baocao.settings import PROJECT_ROOT, get_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
-OUTPUTS = ("report.md", "report.html", "report.docx", "phu-luc.xlsx")
+# A version's files are named by the report, the period and the body (tasks.render.output_names):
+# what an earlier demo copied into `out` is found by these patterns and replaced.
+OUTPUTS = ("BC-*.md", "BC-*.html", "BC-*.docx", "BC-*.xlsx", "Tinh-hinh-nop-*.xlsx")
 MARKER = ".baocao-demo"
 BY_MAIL = "SON-TINH_2022-Q1.xlsx"  # this unit replies to its request by mail
 
@@ -141,7 +143,8 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         shutil.rmtree(data)
     data.mkdir(parents=True)
     (data / MARKER).write_text("made by baocao demo; deleted by the next demo run\n")
-    for old in [out / "mail", *(out / n for n in OUTPUTS)]:
+    earlier = [f for pattern in OUTPUTS for f in out.glob(pattern)]
+    for old in [out / "mail", *earlier]:
         if old.is_dir():
             shutil.rmtree(old)
         elif old.exists():
@@ -214,11 +217,13 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                     f"đã nhận {published['completeness']} đơn vị, đúng hạn {published['timeliness']}"
                 )
         received = mail.received
-    for name in OUTPUTS:
-        shutil.copy2(Path(published["folder"]) / name, out / name)
+    folder = Path(published["folder"])
+    outputs = sorted(f.name for pattern in OUTPUTS for f in folder.glob(pattern))
+    for name in outputs:
+        shutil.copy2(folder / name, out / name)
     return {
         "out": out,
-        "files": [out / n for n in OUTPUTS],
+        "files": [out / n for n in outputs],
         "mail": out / "mail",
         "messages": len(received),
         "by_mail": by_mail,

@@ -21,6 +21,7 @@ Everything except the fixed label "Nơi nhận:" comes from the `Document`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -107,8 +108,26 @@ _SEPARATORS_XML = (
 )
 
 
-def write_docx(doc: Document, path: Path) -> Path:
-    """Write `doc` to `path` as a .docx laid out per Decree 30/2020/NĐ-CP; return `path`."""
+def _set_properties(document, doc: Document, author: str, date: dt.date | None) -> None:
+    props = document.core_properties
+    props.title = doc.title
+    props.subject = doc.title
+    props.language = LANGUAGE
+    props.author = author
+    props.last_modified_by = author
+    props.comments = ""
+    props.keywords = ""
+    props.category = doc.doc_type
+    props.revision = 1
+    moment = dt.datetime.combine(date or dt.date.today(), dt.time(8, 0))
+    props.created = moment
+    props.modified = moment
+
+
+def write_docx(doc: Document, path: Path, *, author: str = "", date: dt.date | None = None) -> Path:
+    """Write `doc` to `path` as a .docx laid out per Decree 30/2020/NĐ-CP; return `path`.
+    Its properties name `author` (the issuing body) and carry the report's `date`, not
+    python-docx's template's ("python-docx", 2013)."""
     path = Path(path)
     layout = doc.layout
     document = docx.Document()
@@ -116,8 +135,7 @@ def write_docx(doc: Document, path: Path) -> Path:
 
     _setup_page(document, layout)
     _setup_styles(document, layout)
-    document.core_properties.title = doc.title
-    document.core_properties.language = LANGUAGE
+    _set_properties(document, doc, author, date)
 
     _add_header(document, doc, text_width_mm)
     _add_title(document, doc, text_width_mm)

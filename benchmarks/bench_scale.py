@@ -139,7 +139,7 @@ def main() -> None:
             else None
         )
         if doc:
-            write_report(rt.env, doc, result, rt.report, root / "out")
+            write_report(rt.env, doc, result, rt.report, root / "out", rt.cfg.body)
     shutil.rmtree(root)
 
 

@@ -36,6 +36,7 @@ from tasks.approve import (
 from tasks.consolidate import consolidate_task, require_complete
 from tasks.notify import deliver_outbox_task
 from tasks.publish import queue_report_task, render_version_task
+from tasks.render import output_names
 
 
 @flow(name="publish-report")
@@ -163,6 +164,8 @@ def publish_artifacts(rt, result, row) -> None:
     publish_status_artifact(rt, result.period)
     create_markdown_artifact(
         key=artifact_key(rt, "report", result.period),
-        markdown=Path(row.folder, "report.md").read_text(encoding="utf-8"),
+        markdown=Path(row.folder, output_names(rt.report, result.period, rt.cfg.body).md).read_text(
+            encoding="utf-8"
+        ),
         description=f"Version {row.version} ({row.status}), files in {row.folder}",
     )

@@ -405,7 +405,7 @@ def _check_order(
 
 
 def _report_folder(ws: Workspace):
-    found = sorted(ws.data.rglob("report.md"), key=lambda p: p.stat().st_mtime)
+    found = sorted(ws.data.rglob("BC-*.md"), key=lambda p: p.stat().st_mtime)
     return found[-1].parent if found else None
 
 
@@ -415,7 +415,7 @@ def _check_report(ws: Workspace) -> None:
     folder = _report_folder(ws)
     if not t.check(folder is not None, "publish wrote no report.md"):
         return
-    md = (folder / "report.md").read_text(encoding="utf-8")
+    md = next(folder.glob("BC-*.md")).read_text(encoding="utf-8")
     t.check("CHEN-VAO" in md, "report.md: NV's text is missing")
     t.check(not re.search(r"(?<!\\)\[\^99\]", md), "report.md: the unit's [^99] is a footnote mark")
     md_line = next((ln for ln in md.splitlines() if "CHEN-VAO" in ln), "")
@@ -433,13 +433,13 @@ def _check_report(ws: Workspace) -> None:
         )
         t.check("<b>CHEN-VAO</b>" not in html_of_md, "report.md: the unit's <b> tag is HTML")
         t.check("<strong>đậm</strong>" not in html_of_md, "report.md: the unit's **bold** is bold")
-    html = (folder / "report.html").read_text(encoding="utf-8")
+    html = next(folder.glob("BC-*.html")).read_text(encoding="utf-8")
     t.check("CHEN-VAO" in html, "report.html: NV's text is missing")
     t.check('href="http://evil.example' not in html, "report.html: the unit's link is a link")
     t.check("<b>CHEN-VAO</b>" not in html, "report.html: the unit's <b> tag is markup")
     t.check("<strong>đậm</strong>" not in html, "report.html: the unit's **bold** is bold")
     t.check("[^99]" in html, "report.html: the unit's '[^99]' is not shown as typed")
-    docx = folder / "report.docx"
+    docx = next(folder.glob("BC-*.docx"))
     with zipfile.ZipFile(docx) as z:
         rels = " ".join(
             z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".rels")

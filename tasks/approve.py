@@ -31,6 +31,7 @@ from baocao.notices import queue_notices
 from baocao.periods import Period
 from baocao.runtime import Runtime
 from tasks.messages import approval_notice
+from tasks.render import output_names
 
 KIND = "approval"
 
@@ -112,7 +113,7 @@ def issue_codes(
             s.add(stored)
             s.flush()
             folder = Path(row.folder)
-            files = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
+            files = [str(folder / n) for n in output_names(rt.report, period, rt.cfg.body).sent]
             notice = approval_notice(
                 rt,
                 key=f"{KIND}:{rt.report.id}:{period.code}:v{row.version}:{approver.key}"

@@ -17,7 +17,13 @@ from baocao.notices import Notice, queue_notices
 from baocao.runtime import Runtime
 from tasks.consolidate import Consolidated
 from tasks.messages import report_notice
-from tasks.render import FILES, build_document, content_digest, render_title, write_report
+from tasks.render import (
+    build_document,
+    content_digest,
+    output_names,
+    render_title,
+    write_report,
+)
 
 
 def render_version(
@@ -29,13 +35,16 @@ def render_version(
     with session_scope(rt.engine) as s:
         period_row = crud.get_period(s, report_id=rt.report.id, code=result.period.code)
         latest = crud.latest_report(s, period_id=period_row.id)
+    names = output_names(rt.report, result.period, rt.cfg.body).all
     if latest and latest.content_sha256 == digest:
-        if not all((Path(latest.folder) / f).is_file() for f in FILES):  # restore lost files
-            write_report(rt.env, doc, result, rt.report, Path(latest.folder))
+        if not all((Path(latest.folder) / f).is_file() for f in names):  # restore lost files
+            write_report(
+                rt.env, doc, result, rt.report, Path(latest.folder), rt.cfg.body, report_date
+            )
         return latest, False
     version = (latest.version + 1) if latest else 1
     folder = (rt.settings.reports_dir / rt.report.id / result.period.code / f"v{version}").resolve()
-    files = write_report(rt.env, doc, result, rt.report, folder)
+    files = write_report(rt.env, doc, result, rt.report, folder, rt.cfg.body, report_date)
     row = RenderedReport(
         period_id=period_row.id,
         version=version,
@@ -52,9 +61,11 @@ def render_version(
 def report_notices(
     rt: Runtime, result: Consolidated, row: RenderedReport, title: str, force_tag: str | None = None
 ) -> list[Notice]:
-    """The report to every recipient of Nơi nhận that has a contact."""
+    """The report to every recipient of Nơi nhận that has a contact: the .docx and its appendix
+    attached, never the office's status workbook."""
     folder = Path(row.folder)
-    attachments = [str(folder / "report.docx"), str(folder / "phu-luc.xlsx")]
+    names = output_names(rt.report, result.period, rt.cfg.body)
+    attachments = [str(folder / name) for name in names.sent]
     return [
         report_notice(
             rt,

@@ -8,12 +8,15 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import Environment, UndefinedError
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
 
 from baocao import vnformat
 from baocao.config import Body, ReportDef
@@ -31,8 +34,6 @@ from baocao.docx_writer import write_docx
 from baocao.periods import Period
 from baocao.templating import render_string
 from tasks.consolidate import Consolidated
-
-FILES = ("report.md", "report.html", "report.docx", "phu-luc.xlsx")
 
 
 class RenderError(Exception):
@@ -178,54 +179,312 @@ def content_digest(doc: Document, result: Consolidated) -> str:
     ).hexdigest()
 
 
-def write_appendices(result: Consolidated, report: ReportDef, path: Path) -> Path:
-    """Phụ lục 01 (district figures with plan and previous period) and 02 (by unit, with
-    completeness and timeliness) as one workbook."""
+def _slug(text: str) -> str:
+    """ASCII-safe piece of a file name: `UBND huyện Sơn Tây` -> `UBND-huyen-Son-Tay`."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "-".join(re.findall(r"[A-Za-z0-9]+", ascii_text))
+
+
+def _report_short(report: ReportDef) -> str:
+    """The report's short name: the abbreviation its name ends with in brackets ("công tác cải
+    cách hành chính (CCHC)" -> `CCHC`), else its id in capitals."""
+    m = re.search(r"\(([^()]+)\)\s*$", report.name)
+    return _slug(m.group(1)) if m else _slug(report.id).upper()
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """The file names of one version: `BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay.docx` and the
+    like. `sent` are the files that go to the recipients; `status` is the office's own."""
+
+    md: str
+    html: str
+    docx: str
+    xlsx: str
+    status: str
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.md, self.html, self.docx, self.xlsx, self.status)
+
+    @property
+    def sent(self) -> tuple[str, str]:
+        """What a report message carries: the .docx and its appendix, never the status."""
+        return (self.docx, self.xlsx)
+
+
+def output_names(report: ReportDef, period: Period, body: Body) -> OutputNames:
+    """File names carrying the report, the period and the body, ASCII only (a mail client or a
+    document system on any computer keeps them): `BC-<report>-<period>-<body>.<ext>`."""
+    stem = f"BC-{_report_short(report)}-{_slug(period.label)}-{_slug(body.short_name)}"
+    return OutputNames(
+        md=f"{stem}.md",
+        html=f"{stem}.html",
+        docx=f"{stem}.docx",
+        xlsx=f"{stem}-Phu-luc.xlsx",
+        status=f"Tinh-hinh-nop-{_report_short(report)}-{_slug(period.label)}.xlsx",
+    )
+
+
+# The appendix's cells hold the figures as the report prints them (`112.108`, `2.266,020`,
+# `43,5%`, `21/02/2022`), as text. An Excel number format cannot do this with numbers on
+# every computer: `#,##0` and `0.000` use the separators of the reader's regional settings,
+# so the same cell reads 112,108 and 2,266.020 on an English-locale Windows (most offices'),
+# and a format with a literal dot cannot show decimals. A printed appendix must read the same
+# everywhere, so its cells are text, right-aligned; the figures as numbers stay in the
+# database and in each unit's form.
+
+_THIN = Side(style="thin")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_FONT = "Times New Roman"
+
+
+def _fmt(value, kind: str = "integer", decimals: int = 0, pad: int = 0) -> str | None:
+    """One figure as the report prints it, or None for a blank cell."""
+    value = _cell(value)
+    if value is None or value == "":
+        return None
+    if kind == "date":
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                return value
+        return vnformat.date(value)
+    if kind == "text" or isinstance(value, str):
+        return str(value)
+    if kind == "percent":
+        return vnformat.percent(value, decimals or 1)
+    return vnformat.number(value, decimals, pad)
+
+
+def _kind(report: ReportDef, code: str) -> tuple[str, int, int]:
+    ind = report.indicator_map.get(code)
+    if ind is not None:
+        return ind.type, ind.decimals, ind.pad
+    derived = {d.code: d for d in report.derived}.get(code)
+    return "percent", (derived.decimals if derived else 1), 0
+
+
+def _change(value, kind: str, decimals: int) -> str | None:
+    """`+12`, `-3,5`: the change from the previous period (points for a percentage)."""
+    value = _cell(value)
+    if value is None or kind == "date":
+        return None
+    text = vnformat.number(value, decimals if kind != "percent" else (decimals or 1))
+    return f"+{text}" if value > 0 else text
+
+
+def appendix_reference(doc: Document, body: Body) -> str:
+    """`(Kèm theo Báo cáo số 45/BC-UBND ngày 05/4/2022 của UBND huyện Sơn Tây)`: the number
+    and date the `Document` carries, `…` while it has no number yet."""
+    number = doc.number.removeprefix("Số:").strip()
+    head, _, symbol = number.rpartition("/")
+    shown = f"{head.strip() or '…'}/{symbol}" if symbol else (number or "…")
+    m = re.search(r"ngày (\d+) tháng (\d+) năm (\d+)", doc.place_date)
+    day = f"{m.group(1)}/{m.group(2)}/{m.group(3)}" if m and head.strip() else "…"
+    return f"(Kèm theo Báo cáo số {shown} ngày {day} của {body.short_name})"
+
+
+def _sheet(ws, heading: tuple[str, str, str], headers: list[str], rows: list[list], widths):
+    """A printable appendix sheet: the Decree 30 heading, a bordered table whose header row is
+    repeated on every page, landscape A4 fitted to the page width."""
+    ncols = len(headers)
+    last = get_column_letter(ncols)
+    for r, (text, bold, italic, size) in enumerate(
+        (
+            (heading[0], True, False, 13),
+            (heading[1], True, False, 13),
+            (heading[2], False, True, 12),
+        ),
+        start=1,
+    ):
+        ws.cell(row=r, column=1, value=text)
+        ws.merge_cells(f"A{r}:{last}{r}")
+        c = ws.cell(row=r, column=1)
+        c.font = Font(name=_FONT, bold=bold, italic=italic, size=size)
+        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    ws.row_dimensions[2].height = 36
+    header_row = 5
+    for col, text in enumerate(headers, start=1):
+        c = ws.cell(row=header_row, column=col, value=text)
+        c.font = Font(name=_FONT, bold=True, size=11)
+        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        c.border = _BORDER
+    for r, row in enumerate(rows, start=header_row + 1):
+        for col, value in enumerate(row, start=1):
+            c = ws.cell(row=r, column=col, value=value)
+            c.font = Font(name=_FONT, size=11)
+            c.border = _BORDER
+            left = col <= 2 or not isinstance(value, str) or not value[:1].isdigit()
+            left = left and not (isinstance(value, str) and value[:1] in "+-" and col > 2)
+            c.alignment = Alignment(
+                horizontal="center" if col == 1 else ("left" if left else "right"),
+                vertical="center",
+                wrap_text=True,
+            )
+            c.number_format = "@"  # text: shown as written on every computer
+    for col, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as it takes
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=3)
+
+
+def _properties(wb: Workbook, title: str, body: Body, report_date: dt.date | None) -> None:
+    wb.properties.creator = body.short_name
+    wb.properties.lastModifiedBy = body.short_name
+    wb.properties.title = title
+    wb.properties.language = "vi-VN"
+    if report_date is not None:
+        moment = dt.datetime.combine(report_date, dt.time(8, 0))
+        wb.properties.created = moment
+        wb.properties.modified = moment
+
+
+def write_appendices(
+    result: Consolidated,
+    report: ReportDef,
+    path: Path,
+    doc: Document,
+    body: Body,
+    report_date: dt.date | None = None,
+) -> Path:
+    """What goes with the report: Phụ lục 01 (the district's figures with the year's plan, the
+    previous period and the change) and Phụ lục 02 (each unit's figures), labels and units of
+    measure in the headers, figures as the report prints them, ready to print."""
+    period = result.period
+    reference = appendix_reference(doc, body)
     wb = Workbook()
     ws = wb.active
     ws.title = "Phụ lục 01"
-    ws.append([f"PHỤ LỤC 01: SỐ LIỆU TỔNG HỢP {result.period.label.upper()}"])
-    ws.append(["Mã", "Chỉ tiêu", "Đơn vị tính", "Kết quả", "Kế hoạch năm", "Kỳ trước", "Tăng/giảm"])
-    for r in result.table.itertuples():
-        ws.append(
+    rows = []
+    for n, r in enumerate(result.table.itertuples(), start=1):
+        kind, decimals, pad = _kind(report, r.code)
+        rows.append(
             [
-                r.code,
+                n,
                 r.label,
                 r.unit,
-                _cell(r.value),
-                _cell(r.plan),
-                _cell(r.previous),
-                _cell(r.change),
+                _fmt(r.value, kind, decimals, pad),
+                _fmt(r.plan, "integer" if kind == "percent" else kind, decimals),
+                _fmt(r.previous, kind, decimals, pad),
+                _change(r.change, kind, decimals),
             ]
         )
-    ws2 = wb.create_sheet("Phụ lục 02")
-    ws2.append(
+    _sheet(
+        ws,
+        (
+            "Phụ lục 01",
+            f"SỐ LIỆU TỔNG HỢP {period.label.upper()} CỦA {body.short_name.upper()}",
+            reference,
+        ),
         [
-            f"PHỤ LỤC 02: SỐ LIỆU THEO ĐƠN VỊ {result.period.label.upper()} - "
-            f"đã nhận {result.completeness} đơn vị, đúng hạn {result.timeliness}"
-        ]
+            "TT",
+            "Chỉ tiêu",
+            "Đơn vị tính",
+            f"Kết quả {period.label}",
+            f"Kế hoạch năm {period.year}",
+            f"Kỳ trước ({period.previous().label})",
+            "Tăng (+), giảm (-) so với kỳ trước",
+        ],
+        rows,
+        (6, 55, 14, 16, 16, 16, 16),
     )
-    status = result.status.set_index("unit")
-    codes = [i.code for i in report.indicators if i.type != "text"]
-    ws2.append(["Mã đơn vị", "Đơn vị", "Trạng thái", "Phiên bản", "Đúng hạn", *codes])
-    for unit, row in status.iterrows():
-        figures = result.by_unit.loc[unit] if unit in result.by_unit.index else {}
-        ws2.append(
+
+    ws2 = wb.create_sheet("Phụ lục 02")
+    inds = [i for i in report.indicators if i.type != "text"]
+    names = result.status.set_index("unit")["name"]
+    rows = []
+    for n, unit in enumerate(result.expected, start=1):
+        figures = result.by_unit.loc[unit] if unit in result.by_unit.index else None
+        rows.append(
             [
-                unit,
-                row["name"],
-                row["state"],
-                row["version"],
-                {True: "có", False: "trễ"}.get(row["on_time"], ""),
-                *[_cell(figures.get(c)) if len(figures) else None for c in codes],
+                n,
+                names.get(unit, unit),
+                *[
+                    _fmt(figures.get(i.code), i.type, i.decimals, i.pad)
+                    if figures is not None
+                    else None
+                    for i in inds
+                ],
             ]
         )
-    for sheet in (ws, ws2):
-        sheet["A1"].font = Font(bold=True, size=13)
-        for cell in sheet[2]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-        sheet.column_dimensions["B"].width = 48
+    headers = ["TT", "Đơn vị", *[f"{i.label} ({i.unit})" if i.unit else i.label for i in inds]]
+    _sheet(
+        ws2,
+        ("Phụ lục 02", f"SỐ LIỆU THEO ĐƠN VỊ {period.label.upper()}", reference),
+        headers,
+        rows,
+        (6, 30, *[16] * len(inds)),
+    )
+    ws2.row_dimensions[5].height = 120
+    title = f"Phụ lục - {doc.title}"
+    _properties(wb, title, body, report_date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _moment(value) -> str | None:
+    """When a file came, in Vietnam's time: `16:40 ngày 14/03/2022`."""
+    if value is None or value != value:  # None or NaT
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:  # the store keeps UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return vnformat.moment(value)
+
+
+_STATES = {"valid": "hợp lệ", "rejected": "bị trả lại", "missing": "chưa nộp"}
+
+
+def write_status(
+    result: Consolidated, path: Path, body: Body, report_date: dt.date | None = None
+) -> Path:
+    """The office's own follow-up, never sent: each unit's state, versions, when its latest
+    valid version came and whether on time."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Tình hình nộp"
+    rows = []
+    for n, r in enumerate(result.status.itertuples(), start=1):
+        received = _moment(getattr(r, "received_at", None))
+        rows.append(
+            [
+                n,
+                r.name,
+                r.unit,
+                _STATES.get(str(r.state), str(r.state)),
+                _cell(r.version),
+                received,
+                {True: "đúng hạn", False: "trễ hạn"}.get(r.on_time, ""),
+            ]
+        )
+    _sheet(
+        ws,
+        (
+            "Tình hình nộp số liệu (lưu nội bộ, không gửi kèm báo cáo)",
+            f"{result.period.label}: đã nhận {result.completeness} đơn vị, "
+            f"đúng hạn {result.timeliness}",
+            body.short_name,
+        ),
+        ["TT", "Đơn vị", "Mã đơn vị", "Trạng thái", "Phiên bản", "Nhận lúc", "Đúng hạn"],
+        rows,
+        (6, 30, 14, 14, 10, 22, 12),
+    )
+    _properties(wb, f"Tình hình nộp số liệu {result.period.label}", body, report_date)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
@@ -240,14 +499,23 @@ def _cell(value):
 
 
 def write_report(
-    env: Environment, doc: Document, result: Consolidated, report: ReportDef, folder: Path
+    env: Environment,
+    doc: Document,
+    result: Consolidated,
+    report: ReportDef,
+    folder: Path,
+    body: Body,
+    report_date: dt.date | None = None,
 ) -> list[Path]:
-    """All output files of one version into `folder` (written once: existing files stay)."""
+    """All output files of one version into `folder`, named by `output_names`; the last is the
+    office's status workbook, which is never sent."""
     folder.mkdir(parents=True, exist_ok=True)
-    md, html, docx, xlsx = (folder / name for name in FILES)
+    names = output_names(report, result.period, body)
+    md, html, docx, xlsx, status = (folder / name for name in names.all)
     context = {"doc": doc, "completeness": result.completeness, "timeliness": result.timeliness}
     md.write_text(env.get_template("report.md.j2").render(**context), encoding="utf-8")
     html.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
-    write_docx(doc, docx)
-    write_appendices(result, report, xlsx)
-    return [md, html, docx, xlsx]
+    write_docx(doc, docx, author=body.short_name, date=report_date)
+    write_appendices(result, report, xlsx, doc, body, report_date)
+    write_status(result, status, body, report_date)
+    return [md, html, docx, xlsx, status]

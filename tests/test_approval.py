@@ -57,6 +57,7 @@ def _code(mail: MailCatcher, approver_address: str) -> str:
 
 CHU_TICH = "chutich@sontay.quangngai.gov.vn"
 CHANH_VP = "chanhvanphong@sontay.quangngai.gov.vn"
+DOCX = "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay.docx"
 
 
 def _reports(mail: MailCatcher) -> list:
@@ -140,7 +141,7 @@ def test_sent_back_keeps_the_draft_and_sends_nothing(approval_setup, tmp_path, m
     with session_scope(rt.engine) as s:
         [row] = s.query(RenderedReport).all()
         assert (row.status, row.comment) == ("sent_back", "Sửa mục II.5")
-    assert (rt.settings.reports_dir / "cchc-quarterly" / "2022-Q1" / "v1" / "report.docx").is_file()
+    assert (rt.settings.reports_dir / "cchc-quarterly" / "2022-Q1" / "v1" / DOCX).is_file()
 
 
 def test_a_wrong_code_is_asked_again_and_three_keep_the_draft(

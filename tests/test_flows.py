@@ -15,6 +15,10 @@ from prefect import Flow
 from baocao.mailcatcher import MailCatcher
 from baocao.settings import PROJECT_ROOT
 
+STEM = "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay"  # the report, the period, the body
+MD, HTML, DOCX, XLSX = f"{STEM}.md", f"{STEM}.html", f"{STEM}.docx", f"{STEM}-Phu-luc.xlsx"
+STATUS = "Tinh-hinh-nop-CCHC-Quy-I-2022.xlsx"  # the office's own, never sent
+
 pytestmark = pytest.mark.slow
 
 
@@ -43,9 +47,10 @@ def demo_run(prefect_harness, tmp_path_factory):
 
 def test_demo_writes_every_output(demo_run):
     out = demo_run["out"]
-    for name in ("report.md", "report.html", "report.docx", "phu-luc.xlsx"):
+    assert sorted(f.name for f in demo_run["files"]) == sorted((MD, HTML, DOCX, XLSX, STATUS))
+    for name in (MD, HTML, DOCX, XLSX, STATUS):
         assert (out / name).stat().st_size > 1000, name
-    md = (out / "report.md").read_text(encoding="utf-8")
+    md = (out / MD).read_text(encoding="utf-8")
     for figure in (
         "tiếp nhận 145 hồ sơ",
         "112.108 triệu đồng, đạt 43,5%",
@@ -55,7 +60,7 @@ def test_demo_writes_every_output(demo_run):
         "22 đơn vị",
     ):
         assert figure in md
-    text = "\n".join(p.text for p in DocxDocument(str(out / "report.docx")).paragraphs)
+    text = "\n".join(p.text for p in DocxDocument(str(out / DOCX)).paragraphs)
     assert "40.898 triệu đồng" in text and "5.791 triệu đồng" in text  # the corrected TCKH version
 
 
@@ -125,8 +130,8 @@ def test_messages_really_travel(demo_run):
     }
     for m in by_kind["report"]:
         attached = {a.get_filename(): a.get_payload(decode=True) for a in m.iter_attachments()}
-        assert attached["report.docx"] == (demo_run["out"] / "report.docx").read_bytes()
-        assert "phu-luc.xlsx" in attached
+        assert attached[DOCX] == (demo_run["out"] / DOCX).read_bytes()
+        assert set(attached) == {DOCX, XLSX}  # the office's status workbook stays home
     assert by_kind["reminder"], "the late units were reminded"
     assert not any(
         "TCKH" in str(m["Subject"]) and "Sơn Tân" in str(m["Subject"]) for m in by_kind["reminder"]

@@ -23,8 +23,16 @@ import pytest
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from lxml import etree
 
+from baocao.periods import Period
 from tasks.consolidate import Consolidated, consolidate_period
-from tasks.render import RenderError, build_document, content_digest, write_report
+from tasks.render import (
+    RenderError,
+    appendix_reference,
+    build_document,
+    content_digest,
+    output_names,
+    write_report,
+)
 from tests.conftest import PERIOD
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "son-tay-cchc-2022-q1.txt"
@@ -97,6 +105,10 @@ RECIPIENTS = [
 ]
 SIGNER = ["TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "Nguyễn Ngọc Trân"]
 PLACE_DATE = "Sơn Tây, ngày 05 tháng 4 năm 2022"
+STEM = "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay"  # the report, the period, the body
+MD, HTML, DOCX = f"{STEM}.md", f"{STEM}.html", f"{STEM}.docx"
+XLSX = f"{STEM}-Phu-luc.xlsx"
+STATUS = "Tinh-hinh-nop-CCHC-Quy-I-2022.xlsx"
 
 
 # -- the example, run once per module ----------------------------------------------------
@@ -113,8 +125,8 @@ def rendered(example, tmp_path_factory: pytest.TempPathFactory) -> Path:
     rt, result = example
     doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
     folder = tmp_path_factory.mktemp("out")
-    paths = write_report(rt.env, doc, result, rt.report, folder)
-    assert [p.name for p in paths] == ["report.md", "report.html", "report.docx", "phu-luc.xlsx"]
+    paths = write_report(rt.env, doc, result, rt.report, folder, rt.cfg.body, REPORT_DATE)
+    assert [p.name for p in paths] == [MD, HTML, DOCX, XLSX, STATUS]
     return folder
 
 
@@ -286,7 +298,7 @@ def _diff(name: str, expected: list[str], actual: list[str]) -> str:
 
 def test_reference_report_section_by_section(example, rendered: Path):
     rt, _ = example
-    md = (rendered / "report.md").read_text(encoding="utf-8")
+    md = (rendered / MD).read_text(encoding="utf-8")
     reference, ref_footnotes = normalise_reference(REFERENCE.read_text(encoding="utf-8"))
     header, body, our_footnotes = split_markdown(md)
     title = build_document(rt.env, example[1], rt.report, rt.cfg.body, REPORT_DATE).title
@@ -320,18 +332,18 @@ def test_reference_report_section_by_section(example, rendered: Path):
 
 @pytest.mark.parametrize("figure", KEY_FIGURES)
 def test_key_figures_formatted(rendered: Path, figure: str):
-    md = (rendered / "report.md").read_text(encoding="utf-8")
+    md = (rendered / MD).read_text(encoding="utf-8")
     assert figure in md
-    assert figure in html_text(rendered / "report.html")
-    assert figure in docx_text(rendered / "report.docx")
+    assert figure in html_text(rendered / HTML)
+    assert figure in docx_text(rendered / DOCX)
 
 
 def test_key_figure_of_the_footnote_is_in_the_footnote(rendered: Path):
-    assert "đạt 4,4% KH giao" in footnote_texts(rendered / "report.docx")[2]
+    assert "đạt 4,4% KH giao" in footnote_texts(rendered / DOCX)[2]
 
 
 def test_recipients_and_signer(rendered: Path):
-    md = (rendered / "report.md").read_text(encoding="utf-8")
+    md = (rendered / MD).read_text(encoding="utf-8")
     lines = md.splitlines()
     start = lines.index("**Nơi nhận:**")
     listed = []
@@ -345,7 +357,7 @@ def test_recipients_and_signer(rendered: Path):
     assert re.search(r"^Số: .*/BC-UBND$", md, re.M)
     assert f"*{PLACE_DATE}*" in md
 
-    path = rendered / "report.docx"
+    path = rendered / DOCX
     recipients, signer = signer_and_recipient_cells(path)
     assert [p.text.removeprefix("- ") for p in recipients.paragraphs[1:]] == RECIPIENTS
     assert all(p.text.startswith("- ") for p in recipients.paragraphs[1:])
@@ -364,7 +376,7 @@ def test_recipients_and_signer(rendered: Path):
 
 
 def test_docx_layout_of_real_report(example, rendered: Path):
-    path = rendered / "report.docx"
+    path = rendered / DOCX
     d = docx.Document(str(path))
     section = d.sections[0]
     assert section.page_width.mm == pytest.approx(210, abs=0.5)
@@ -400,11 +412,11 @@ def test_html_is_escaped(example, tmp_path: Path):
     payload = "<script>alert(1)</script>"
     changed = _with_values(result, nv_tuyen_dung=payload)
     doc = build_document(rt.env, changed, rt.report, rt.cfg.body, REPORT_DATE)
-    write_report(rt.env, doc, changed, rt.report, tmp_path)
-    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    write_report(rt.env, doc, changed, rt.report, tmp_path, rt.cfg.body, REPORT_DATE)
+    page = (tmp_path / HTML).read_text(encoding="utf-8")
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert f"Về tuyển dụng công chức, viên chức: {payload}" in html_text(tmp_path / "report.html")
+    assert f"Về tuyển dụng công chức, viên chức: {payload}" in html_text(tmp_path / HTML)
 
 
 def test_missing_figure_fails_loudly(example):
@@ -426,31 +438,112 @@ def test_missing_figure_fails_loudly(example):
     assert "does_not_exist" in message
 
 
-def test_appendix_workbook(example, rendered: Path):
+def _rows(ws) -> list[tuple]:
+    return list(ws.iter_rows(values_only=True))
+
+
+def test_appendix_prints_labels_and_vietnamese_figures(example, rendered: Path):
     _, result = example
-    wb = openpyxl.load_workbook(rendered / "phu-luc.xlsx")
+    wb = openpyxl.load_workbook(rendered / XLSX)
     assert wb.sheetnames == ["Phụ lục 01", "Phụ lục 02"]
-
     ws = wb["Phụ lục 01"]
-    rows = list(ws.iter_rows(values_only=True))
-    assert rows[1][:4] == ("Mã", "Chỉ tiêu", "Đơn vị tính", "Kết quả")
-    by_code = {r[0]: r for r in rows[2:]}
-    assert by_code["tthc_tiep_nhan"][3] == 145
-    assert by_code["tc_thu_nsnn_pct"][3] == pytest.approx(43.5)
-    assert by_code["tc_thu_nsnn"][4] == 257700  # the plan column
+    rows = _rows(ws)
+    # the Decree 30 appendix heading: name, title, the report it goes with (no number yet)
+    assert rows[0][0] == "Phụ lục 01"
+    assert "QUÝ I/2022" in rows[1][0]
+    assert rows[2][0] == "(Kèm theo Báo cáo số …/BC-UBND ngày … của UBND huyện Sơn Tây)"
+    header = rows[4]
+    assert header[:4] == ("TT", "Chỉ tiêu", "Đơn vị tính", "Kết quả Quý I/2022")
+    assert "Kế hoạch năm 2022" in header
+    codes = {i.code for i in example[0].report.indicators} | {"tc_thu_nsnn_pct"}
+    cells = {str(c) for row in rows for c in row if c is not None}
+    assert not cells & codes, "an internal code is printed"
+    by_label = {r[1]: r for r in rows[5:]}
+    assert by_label["Tổng thu ngân sách Nhà nước"][2:5] == ("triệu đồng", "112.108", "257.700")
+    assert by_label["Tổng vốn đầu tư đã giải ngân"][3] == "2.266,020"
+    assert by_label["Tổng thu NSNN so với KH giao"][3] == "43,5%"
+    assert by_label["Số liệu tài chính tính đến ngày"][3] == "21/02/2022"
+    figure = next(c for c in ws["D"] if c.value == "2.266,020")
+    assert figure.number_format == "@" and figure.alignment.horizontal == "right"
+    assert figure.border.left.style == "thin" and figure.border.bottom.style == "thin"
 
-    ws2 = wb["Phụ lục 02"]
-    rows = list(ws2.iter_rows(values_only=True))
-    assert "14/14" in rows[0][0] and "13/14" in rows[0][0]
-    assert rows[1][:5] == ("Mã đơn vị", "Đơn vị", "Trạng thái", "Phiên bản", "Đúng hạn")
-    units = rows[2:]
-    assert len(units) == 14
-    assert [u[0] for u in units] == result.expected
-    assert all(u[2] == "valid" for u in units)
-    on_time = {u[0]: u[4] for u in units}
-    assert on_time.pop("SON-MUA") == "trễ"
-    assert set(on_time.values()) == {"có"}
-    assert {u[0]: u[3] for u in units}["TCKH"] == 2
+    units = wb["Phụ lục 02"]
+    rows = _rows(units)
+    assert rows[0][0] == "Phụ lục 02" and rows[2][0].startswith("(Kèm theo Báo cáo số")
+    assert rows[4][:2] == ("TT", "Đơn vị")
+    assert "Tổng thu ngân sách Nhà nước (triệu đồng)" in rows[4]
+    assert len(rows[5:]) == len(result.expected) == 14
+    # the office's follow-up stays home: no state, version, lateness or unit code
+    text = " ".join(str(c) for row in rows for c in row if c is not None)
+    for word in ("Trạng thái", "Phiên bản", "Đúng hạn", "trễ", "valid", "SON-MUA", "TCKH"):
+        assert word not in text, word
+    col = rows[4].index("Tổng vốn đầu tư đã giải ngân (triệu đồng)")
+    assert "2.266,020" in [r[col] for r in rows[5:]]
+
+
+def test_appendix_page_setup(rendered: Path):
+    wb = openpyxl.load_workbook(rendered / XLSX)
+    for ws in wb.worksheets:
+        setup = ws.page_setup
+        assert setup.orientation == "landscape"
+        assert int(setup.paperSize) == 9  # A4
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        assert setup.fitToWidth == 1 and setup.fitToHeight == 0
+        assert ws.print_title_rows == "$5:$5"  # the header row on every page
+        assert ws.column_dimensions["B"].width >= 30
+    assert wb.properties.creator == "UBND huyện Sơn Tây"
+    assert wb.properties.created.date() == REPORT_DATE
+    assert "Quý I/2022" in wb.properties.title
+
+
+def test_appendix_reference_carries_the_documents_number(example):
+    rt, result = example
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE, number="45")
+    assert appendix_reference(doc, rt.cfg.body) == (
+        "(Kèm theo Báo cáo số 45/BC-UBND ngày 05/4/2022 của UBND huyện Sơn Tây)"
+    )
+
+
+def test_status_workbook_is_the_offices_own(example, rendered: Path):
+    _, result = example
+    wb = openpyxl.load_workbook(rendered / STATUS)
+    rows = _rows(wb.active)
+    assert "không gửi kèm" in rows[0][0] and "14/14" in rows[1][0] and "13/14" in rows[1][0]
+    assert rows[4] == (
+        "TT",
+        "Đơn vị",
+        "Mã đơn vị",
+        "Trạng thái",
+        "Phiên bản",
+        "Nhận lúc",
+        "Đúng hạn",
+    )
+    units = {r[2]: r for r in rows[5:]}
+    assert list(units) == result.expected
+    assert units["SON-MUA"][6] == "trễ hạn" and units["TCKH"][4] == 2
+    assert {r[3] for r in units.values()} == {"hợp lệ"}
+    assert re.fullmatch(r"\d\d:\d\d ngày \d\d/\d\d/2022", units["TCKH"][5])
+
+
+def test_docx_properties_name_the_body_and_the_report_date(rendered: Path):
+    props = docx.Document(rendered / DOCX).core_properties
+    assert props.author == "UBND huyện Sơn Tây" and props.last_modified_by == "UBND huyện Sơn Tây"
+    assert props.title.startswith("Kết quả") and "Quý I/2022" in props.title
+    assert props.created.date() == REPORT_DATE and props.modified.date() == REPORT_DATE
+    with zipfile.ZipFile(rendered / DOCX) as z:
+        core = z.read("docProps/core.xml").decode()
+    assert "python-docx" not in core and "2013" not in core
+
+
+def test_output_names_are_ascii_and_say_what_they_are(example):
+    rt, result = example
+    names = output_names(rt.report, result.period, rt.cfg.body)
+    assert names.docx == "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay.docx"
+    assert names.sent == (DOCX, XLSX)
+    assert STATUS not in names.sent
+    assert all(n.isascii() and " " not in n for n in names.all)
+    half = output_names(rt.report, Period(2022, "H", 1), rt.cfg.body)
+    assert half.docx == "BC-CCHC-6-thang-dau-nam-2022-UBND-huyen-Son-Tay.docx"
 
 
 def test_content_digest_ignores_date(example):
@@ -477,12 +570,12 @@ def test_a_units_text_is_printed_as_typed_never_as_markup(example, tmp_path):
     assert not any(r.footnote == 99 or "evil" in (r.link or "") for r in runs)
     [run] = [r for r in runs if typed in r.text]
     assert run.italic  # the definition's own markup around it still applies
-    write_report(rt.env, doc, changed, rt.report, tmp_path)
-    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    write_report(rt.env, doc, changed, rt.report, tmp_path, rt.cfg.body, REPORT_DATE)
+    md = (tmp_path / MD).read_text(encoding="utf-8")
     assert r"Báo cáo \[^99\] \*\*số 19\*\* \<https://evil.example\> \<b\>x\</b\>" in md
-    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    page = (tmp_path / HTML).read_text(encoding="utf-8")
     assert "&lt;b&gt;x&lt;/b&gt;" in page and 'href="https://evil' not in page
-    assert typed in html_text(tmp_path / "report.html")
-    text = "\n".join(p.text for p in docx.Document(tmp_path / "report.docx").paragraphs)
+    assert typed in html_text(tmp_path / HTML)
+    text = "\n".join(p.text for p in docx.Document(tmp_path / DOCX).paragraphs)
     assert typed in text
-    assert 99 not in footnote_texts(tmp_path / "report.docx")
+    assert 99 not in footnote_texts(tmp_path / DOCX)

@@ -209,7 +209,8 @@ def test_codes_go_to_each_approver_s_own_contacts_and_only_their_hash_is_stored(
         messages = {m.recipient: m for m in s.query(OutboxMessage).filter_by(kind="approval")}
         stored = s.query(ApprovalCode).all()
     assert messages["Nguyễn Ngọc Trân"].address == "chutich@sontay.quangngai.gov.vn"
-    assert "report.docx" in messages["Nguyễn Ngọc Trân"].attachments  # the draft to read
+    draft = messages["Nguyễn Ngọc Trân"].attachments  # the draft to read, not the office's status
+    assert "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay.docx" in draft and "Tinh-hinh-nop" not in draft
     assert "--by chu-tich --code" in messages["Nguyễn Ngọc Trân"].body
     assert {c.approver for c in stored} == set(codes)
     for c in stored:
