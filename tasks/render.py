@@ -267,6 +267,14 @@ def _kind(report: ReportDef, code: str) -> tuple[str, int, int]:
     return "percent", (derived.decimals if derived else 1), 0
 
 
+def _owner_codes(ind, result: Consolidated) -> set[str]:
+    """The units that owe `ind`: named owners, those that sent it and those still owing it."""
+    column = result.by_unit.get(ind.code)
+    sent = set(column.dropna().index) if column is not None else set()
+    owing = {unit for code, unit in result.missing if code == ind.code}
+    return {u for u in ind.owners if not u.startswith("@")} | sent | owing
+
+
 def _change(value, kind: str, decimals: int) -> str | None:
     """`+12`, `-3,5`: the change from the previous period (points for a percentage)."""
     value = _cell(value)
@@ -400,11 +408,17 @@ def write_appendices(
         (6, 55, 14, 16, 16, 16, 16),
     )
 
+    # Phụ lục 02: the figures the district adds up from its units, one row per unit that owns
+    # one and the total as in Phụ lục 01 (a figure one office reports is in Phụ lục 01 only,
+    # and a few columns print legibly on one page width)
     ws2 = wb.create_sheet("Phụ lục 02")
-    inds = [i for i in report.indicators if i.type != "text"]
+    inds = [i for i in report.indicators if i.aggregate == "sum"] or [
+        i for i in report.indicators if i.type != "text"
+    ]
     names = result.status.set_index("unit")["name"]
+    owners = {u for i in inds for u in _owner_codes(i, result)}
     rows = []
-    for n, unit in enumerate(result.expected, start=1):
+    for n, unit in enumerate([u for u in result.expected if u in owners], start=1):
         figures = result.by_unit.loc[unit] if unit in result.by_unit.index else None
         rows.append(
             [
@@ -418,15 +432,23 @@ def write_appendices(
                 ],
             ]
         )
+    rows.append(
+        [
+            None,
+            "Tổng cộng",
+            *[_fmt(result.values.get(i.code), i.type, i.decimals, i.pad) for i in inds],
+        ]
+    )
     headers = ["TT", "Đơn vị", *[f"{i.label} ({i.unit})" if i.unit else i.label for i in inds]]
     _sheet(
         ws2,
         ("Phụ lục 02", f"SỐ LIỆU THEO ĐƠN VỊ {period.label.upper()}", reference),
         headers,
         rows,
-        (6, 30, *[16] * len(inds)),
+        (6, 34, *[max(16, min(30, 120 // max(len(inds), 1))) for _ in inds]),
     )
-    ws2.row_dimensions[5].height = 120
+    for cell in ws2[ws2.max_row]:
+        cell.font = Font(name=_FONT, size=11, bold=True)
     title = f"Phụ lục - {doc.title}"
     _properties(wb, title, body, report_date)
     path.parent.mkdir(parents=True, exist_ok=True)

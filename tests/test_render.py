@@ -31,6 +31,7 @@ from tasks.render import (
     build_document,
     content_digest,
     output_names,
+    write_appendices,
     write_report,
 )
 from tests.conftest import PERIOD
@@ -471,14 +472,35 @@ def test_appendix_prints_labels_and_vietnamese_figures(example, rendered: Path):
     rows = _rows(units)
     assert rows[0][0] == "Phụ lục 02" and rows[2][0].startswith("(Kèm theo Báo cáo số")
     assert rows[4][:2] == ("TT", "Đơn vị")
-    assert "Tổng thu ngân sách Nhà nước (triệu đồng)" in rows[4]
-    assert len(rows[5:]) == len(result.expected) == 14
+    # the figures the district adds up, by the units that report them, and their total
+    assert rows[4][2:] == (
+        "Số hồ sơ TTHC đã tiếp nhận (hồ sơ)",
+        "Số hồ sơ đã giải quyết (hồ sơ)",
+        "Số hồ sơ đang trong thời hạn giải quyết (hồ sơ)",
+        "Số phản ánh kiến nghị về kết quả giải quyết TTHC (phản ánh)",
+    )
+    body, total = rows[5:-1], rows[-1]
+    assert len(body) == 10  # the one-stop office and the nine communes
+    assert total[1] == "Tổng cộng" and total[2] == "145"
+    assert sum(int(r[2].replace(".", "")) for r in body if r[2]) == 145
     # the office's follow-up stays home: no state, version, lateness or unit code
     text = " ".join(str(c) for row in rows for c in row if c is not None)
-    for word in ("Trạng thái", "Phiên bản", "Đúng hạn", "trễ", "valid", "SON-MUA", "TCKH"):
+    for word in ("Trạng thái", "Phiên bản", "Đúng hạn", "trễ", "valid", "SON-MUA", "MOTCUA"):
         assert word not in text, word
-    col = rows[4].index("Tổng vốn đầu tư đã giải ngân (triệu đồng)")
-    assert "2.266,020" in [r[col] for r in rows[5:]]
+
+
+def test_a_unit_still_owing_keeps_its_row_with_blank_figures(example, tmp_path):
+    rt, result = example
+    owing = dataclasses.replace(
+        result,
+        by_unit=result.by_unit.drop("SON-MUA"),
+        missing=[("tthc_tiep_nhan", "SON-MUA"), ("tthc_pakn", "SON-MUA")],
+    )
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
+    path = write_appendices(owing, rt.report, tmp_path / XLSX, doc, rt.cfg.body, REPORT_DATE)
+    rows = _rows(openpyxl.load_workbook(path)["Phụ lục 02"])
+    [mua] = [r for r in rows if r[1] == "UBND xã Sơn Mùa"]
+    assert mua[2:] == (None, None, None, None)
 
 
 def test_appendix_page_setup(rendered: Path):
