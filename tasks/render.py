@@ -238,6 +238,7 @@ def output_names(report: ReportDef, period: Period, body: Body) -> OutputNames:
 _THIN = Side(style="thin")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _FONT = "Times New Roman"
+_FIGURE = re.compile(r"[+-]?[\d.,]+%?|\d\d/\d\d/\d{4}")  # right-aligned as figures are
 
 
 def _fmt(value, kind: str = "integer", decimals: int = 0, pad: int = 0) -> str | None:
@@ -325,10 +326,9 @@ def _sheet(ws, heading: tuple[str, str, str], headers: list[str], rows: list[lis
             c = ws.cell(row=r, column=col, value=value)
             c.font = Font(name=_FONT, size=11)
             c.border = _BORDER
-            left = col <= 2 or not isinstance(value, str) or not value[:1].isdigit()
-            left = left and not (isinstance(value, str) and value[:1] in "+-" and col > 2)
+            figure = isinstance(value, str) and _FIGURE.fullmatch(value) is not None
             c.alignment = Alignment(
-                horizontal="center" if col == 1 else ("left" if left else "right"),
+                horizontal="center" if col == 1 else ("right" if figure else "left"),
                 vertical="center",
                 wrap_text=True,
             )
