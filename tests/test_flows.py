@@ -59,6 +59,29 @@ def test_demo_writes_every_output(demo_run):
     assert "40.898 triệu đồng" in text and "5.791 triệu đồng" in text  # the corrected TCKH version
 
 
+def test_demo_shows_the_draft_waiting_the_decision_and_the_numbered_dispatch(demo_run):
+    """The draft waits with nothing sent; the chairman's code comes by mail and his decision
+    gives the number; the second publish sends the report carrying that number."""
+    published = demo_run["published"]
+    draft = published["draft"]
+    assert (draft["status"], draft["sent"], draft["version"]) == ("draft", 0, 1)
+    assert "quá hạn báo cáo" in draft["late"]  # dated 05/04, the deadline was 18/03
+    assert "approved bởi Nguyễn Ngọc Trân, số 25/BC-UBND ngày 05/04/2022" in published["decision"]
+    assert (published["status"], published["number"], published["sent"]) == ("approved", "25", 6)
+    mails = _mails(demo_run["mail"])
+    subjects = [str(m["Subject"]) for m in mails]
+    codes = [i for i, s in enumerate(subjects) if "Mã duyệt báo cáo" in s]
+    reports = [i for i, s in enumerate(subjects) if "Báo cáo số 25/BC-UBND về" in s]
+    assert len(codes) == 2 and len(reports) == 6 and max(codes) < min(reports)
+    header = [
+        c.text
+        for r in DocxDocument(str(demo_run["out"] / "report.docx")).tables[0].rows
+        for c in r.cells
+    ]
+    assert "Số: 25/BC-UBND" in header and "Sơn Tây, ngày 05 tháng 4 năm 2022" in header
+    assert "Số: 25/BC-UBND" in (demo_run["out"] / "report.html").read_text(encoding="utf-8")
+
+
 def test_one_unit_replies_by_mail(demo_run):
     from baocao.imapserver import dovecot_binary
 
@@ -81,7 +104,7 @@ def _mails(folder: Path):
 
 def test_messages_really_travel(demo_run):
     mails = _mails(demo_run["mail"])
-    by_kind = {"request": [], "rejection": [], "receipt": [], "report": [], "reminder": []}
+    by_kind = {k: [] for k in ("request", "rejection", "receipt", "report", "reminder", "approval")}
     for m in mails:
         subject = str(m["Subject"])
         kind = (
@@ -89,8 +112,10 @@ def test_messages_really_travel(demo_run):
             if "chưa hợp lệ" in subject
             else "receipt"
             if "] Đã nhận báo cáo" in subject
+            else "approval"
+            if "] Mã duyệt báo cáo" in subject
             else "report"
-            if "] Báo cáo Kết quả" in subject
+            if "] Báo cáo số 25/BC-UBND về Kết quả" in subject
             else "request"
             if "Đề nghị báo cáo" in subject
             else "reminder"
@@ -125,7 +150,7 @@ def test_messages_really_travel(demo_run):
     }
     for m in by_kind["report"]:
         attached = {a.get_filename(): a.get_payload(decode=True) for a in m.iter_attachments()}
-        assert attached["report.docx"] == (demo_run["out"] / "report.docx").read_bytes()
+        assert attached["report-so-25.docx"] == (demo_run["out"] / "report.docx").read_bytes()
         assert "phu-luc.xlsx" in attached
     assert by_kind["reminder"], "the late units were reminded"
     assert not any(
