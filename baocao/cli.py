@@ -315,15 +315,25 @@ def approve(
         bool, typer.Option("--send-back", help="Trả lại / send the draft back instead")
     ] = False,
     comment: Annotated[str, typer.Option("--comment", help="Ý kiến / why (for a send-back)")] = "",
+    number: Annotated[
+        str,
+        typer.Option(
+            "--number", help="Số văn bản cấp cho báo cáo / document number, e.g. 25 or 25/BC-UBND"
+        ),
+    ] = "",
+    date: Annotated[
+        str, typer.Option("--date", help="Ngày ký / signing date, e.g. 2022-04-05 (blank: today)")
+    ] = "",
     config: ConfigOpt = None,
 ) -> None:
     """Duyệt / approve PERIOD's latest rendered report (or send it back) with your one-time
-    code; publish then sends it."""
-    from baocao.periods import Period, now_vn
+    code, the document number and the signing date; publish then sends it."""
+    from baocao.periods import Period, now_vn, parse_day
     from baocao.runtime import build_runtime
     from tasks.approve import decide_latest
 
     rt = _run(build_runtime, _cfg(config))
+    signed_on = _run(parse_day, date) if date else None
     verdict = _run(
         decide_latest,
         rt,
@@ -333,6 +343,8 @@ def approve(
         approve=not send_back,
         comment=comment,
         now=now_vn(),
+        number=number,
+        signed_on=signed_on,
     )
     if not verdict.ok:
         err.print(f"[bold red]Không được tính / refused:[/] {escape(verdict.message)}")
@@ -340,6 +352,11 @@ def approve(
     row = verdict.row
     console.print(
         f"{period} v{row.version}: {row.status} by {escape(row.decided_by or '')}"
+        + (
+            f", số {row.number}/{rt.report.symbol} ngày {row.signed_on:%d/%m/%Y}"
+            if row.number
+            else ""
+        )
         + ("" if send_back else f"; `baocao publish {period}` gửi đi / sends it now")
     )
 

@@ -245,6 +245,8 @@ class Approval(_Model):
     approvers: tuple[Approver, ...] = ()
     max_tries: int = Field(3, ge=1, le=10)  # wrong codes per code before it is void
     code_digits: int = Field(6, ge=6, le=8)
+    # the mail is a courtesy copy, not the official report: it may go without a Số
+    courtesy_copy: bool = False
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Approval:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -29,6 +30,8 @@ EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
 # what an earlier demo copied into `out` is found by these patterns and replaced.
 OUTPUTS = ("BC-*.md", "BC-*.html", "BC-*.docx", "BC-*.xlsx", "Tinh-hinh-nop-*.xlsx")
 MARKER = ".baocao-demo"
+NUMBER = "25"  # the number the office's register gives the report (Số: 25/BC-UBND)
+APPROVER = "chu-tich"  # the chairman approves the demo's report
 BY_MAIL = "SON-TINH_2022-Q1.xlsx"  # this unit replies to its request by mail
 
 
@@ -131,6 +134,68 @@ def reply_by_mail(
     return msg
 
 
+def approval_code(mail: MailCatcher, address: str) -> str:
+    """The one-time code in the newest approval message `address` received, read as the
+    approver reads their mail."""
+    for m in reversed(mail.received):
+        if address in m.rcpt and (found := re.search(r"ông/bà:\D{0,40}?(\d{6,8})", m.text())):
+            return found.group(1)
+    raise LookupError(f"no approval code reached {address}")
+
+
+def publish_and_approve(
+    publish_report, mail, period: str, day: str, when: str, cfg: str, config_dir, say
+) -> dict:
+    """Publish renders the draft and mails the approvers their codes; the chairman reads his
+    and approves on the command line (`baocao approve`) with the number from the register and
+    the signing date; publish again sends the report, numbered."""
+    from baocao.periods import Period, now_vn, parse_day
+    from baocao.runtime import build_runtime
+    from tasks.approve import answered_by_command_line, decide_latest
+
+    with answered_by_command_line():
+        draft = publish_report(period=period, report_date=day, as_of=when, config_dir=cfg)
+    if draft["status"] == "approved":  # approved before (never in a fresh demo)
+        return draft
+    rt = build_runtime(settings=get_settings(config_dir=config_dir))
+    try:
+        approver = rt.report.approval.approver(APPROVER)
+        say(
+            f"{when}  bản nháp v{draft['version']} chờ duyệt: mã duyệt một lần đã gửi tới "
+            f"{len(rt.report.approval.approvers)} người duyệt"
+            + (f" ({draft['late']})" if draft.get("late") else "")
+        )
+        code = approval_code(mail, approver.contacts[0].email)
+        signed = parse_day(day)
+        verdict = decide_latest(
+            rt,
+            Period.parse(period),
+            approver=APPROVER,
+            code=code,
+            approve=True,
+            comment="Đồng ý ban hành",
+            now=now_vn(),
+            number=NUMBER,
+            signed_on=signed,
+        )
+        if not verdict.ok:
+            raise RuntimeError(f"demo approval refused: {verdict.message}")
+        say(
+            f"{when}  chủ tịch duyệt bản nháp v{draft['version']}, số {NUMBER}/{rt.report.symbol} "
+            f"ngày {signed:%d/%m/%Y} (baocao approve {period} --by {APPROVER} --code {code} "
+            f"--number {NUMBER} --date {day})"
+        )
+    finally:
+        rt.engine.dispose()
+    sent = publish_report(period=period, report_date=day, as_of=when, config_dir=cfg)
+    say(
+        f"{when}  phát hành v{sent['version']} số {sent['number']}/{rt.report.symbol}: "
+        f"{sent['sent']} thư gửi nơi nhận; đã nhận {sent['completeness']} đơn vị, "
+        f"đúng hạn {sent['timeliness']}"
+    )
+    return {**sent, "draft": draft, "decision": verdict.message}
+
+
 def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
     """Run the example cycle into `out`; return where things are."""
     out = out.resolve()
@@ -206,21 +271,27 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
                     else f"{when}  nhắc hạn: hôm nay không có bước nhắc cho đơn vị còn thiếu"
                 )
             else:
-                published = publish_report(
-                    period=period,
-                    report_date=str(manifest["report_date"]),
-                    as_of=when,
-                    config_dir=cfg,
-                )
-                say(
-                    f"{when}  phát hành v{published['version']}: {published['sent']} thư gửi nơi nhận; "
-                    f"đã nhận {published['completeness']} đơn vị, đúng hạn {published['timeliness']}"
+                published = publish_and_approve(
+                    publish_report,
+                    mail,
+                    period,
+                    str(manifest["report_date"]),
+                    when,
+                    cfg,
+                    config_dir,
+                    say,
                 )
         received = mail.received
+    from tasks.publish import stamped_name
+
     folder = Path(published["folder"])
-    outputs = sorted(f.name for pattern in OUTPUTS for f in folder.glob(pattern))
-    for name in outputs:
-        shutil.copy2(folder / name, out / name)
+    number = published.get("number") or ""
+    outputs = []  # the files that went out: the .docx, .html and appendix carry the number
+    for f in sorted(f for pattern in OUTPUTS for f in folder.glob(pattern) if "-so-" not in f.name):
+        stamped = folder / stamped_name(f.name, number) if number else f
+        source = stamped if stamped.is_file() else f
+        shutil.copy2(source, out / source.name)
+        outputs.append(source.name)
     return {
         "out": out,
         "files": [out / n for n in outputs],

@@ -217,6 +217,8 @@ class RenderedReport(SQLModel, table=True):
     decided_by: str | None = None
     decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     comment: str = ""
+    number: str | None = None  # Số given by the approving decision, e.g. "25" (of 25/BC-UBND)
+    signed_on: dt.date | None = None  # the signing date printed in the place-date line
 
 
 class ApprovalCode(SQLModel, table=True):

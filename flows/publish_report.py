@@ -30,6 +30,7 @@ from tasks.approve import (
     code_expiry,
     decide,
     issue_codes_task,
+    late_note,
     record_timeout,
     reload,
 )
@@ -67,6 +68,9 @@ def publish_report(
         "completeness": result.completeness,
         "timeliness": result.timeliness,
     }
+    summary["late"] = late = late_note(rt, p, day)
+    if late:
+        get_run_logger().warning("%s v%d: %s", p.code, row.version, late)
     if rt.cfg.schedule.approval_required and row.status != ReportStatus.APPROVED:
         # the approvers' one-time codes go out first: no decision counts without one
         issue_codes_task(
@@ -82,13 +86,14 @@ def publish_report(
         if not can_pause():  # no UI to answer a pause: the decision comes from `baocao approve`
             get_run_logger().warning(
                 "%s v%d chờ duyệt / waits for approval: người duyệt đã nhận mã qua thư; chạy "
-                "`baocao approve %s --by NGƯỜI_DUYỆT --code MÃ`, rồi publish lại",
+                "`baocao approve %s --by NGƯỜI_DUYỆT --code MÃ --number SỐ --date NGÀY_KÝ`, "
+                "rồi publish lại",
                 p.code,
                 row.version,
                 p.code,
             )
             return {**summary, "status": row.status, "queued": 0, "sent": 0, "failed": 0}
-        row = wait_for_approval(rt, row, result)
+        row = wait_for_approval(rt, row, result, late)
         if row.status != ReportStatus.APPROVED:
             get_run_logger().warning(
                 "%s v%d %s (%s): %s; bản nháp giữ nguyên, không gửi gì / draft kept, nothing sent",
@@ -102,24 +107,32 @@ def publish_report(
     queued = queue_report_task(rt, result, row, log_force(force, f"the report of {p.code}"))
     sent = deliver_outbox_task(rt, kinds=["report"], period_code=p.code)
     get_run_logger().info(
-        "%s v%d (%s): %d notice(s) queued; delivery %s",
+        "%s v%d (%s)%s: %d notice(s) queued; delivery %s",
         p.code,
         row.version,
         "new" if new else "unchanged",
+        f", số {row.number}/{rt.report.symbol}" if row.number else ", không số / courtesy copy",
         len(queued),
         sent,
     )
-    return {**summary, "status": row.status, "queued": len(queued), **sent}
+    return {
+        **summary,
+        "status": row.status,
+        "number": row.number,
+        "signed_on": row.signed_on,
+        "queued": len(queued),
+        **sent,
+    }
 
 
-def wait_for_approval(rt, row, result):
+def wait_for_approval(rt, row, result, late: str = ""):
     """Pause for an approver's decision in the UI, at most `approval.max_tries` times: a
     try counts only with the approver's live one-time code; a wrong, used or expired code is
     logged and asked again. No valid decision in time keeps the draft."""
     log = get_run_logger()
     hours = rt.cfg.schedule.approval_timeout_hours
     tries = rt.report.approval.max_tries
-    prompt = approval_prompt(rt, row, result.completeness, result.timeliness)
+    prompt = approval_prompt(rt, row, result.completeness, result.timeliness, late)
     since = now_vn()
     for attempt in range(1, tries + 1):
         current = reload(rt, row.id)
@@ -145,6 +158,8 @@ def wait_for_approval(rt, row, result):
             approve=decision.decision == "approve",
             comment=decision.comment,
             now=now_vn(),
+            number=decision.number,
+            signed_on=decision.signed_on,
         )
         if verdict.ok:
             log.info("%s", verdict.message)

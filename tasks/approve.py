@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,7 +31,7 @@ from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import ApprovalCode, RenderedReport, ReportStatus
 from baocao.notices import queue_notices
-from baocao.periods import Period
+from baocao.periods import Period, as_vn
 from baocao.runtime import Runtime
 from tasks.messages import approval_notice
 from tasks.render import output_names
@@ -52,6 +55,15 @@ class Decision(RunInput):
         "approve", description="Duyệt / approve, or trả lại / send back"
     )
     comment: str = Field("", description="Ý kiến / comment (required when sending back)")
+    number: str = Field(
+        "",
+        max_length=32,
+        pattern=r"^\s*(\d{1,6}(/\S+)?)?\s*$",
+        description="Số văn bản / document number, e.g. 25 or 25/BC-UBND (required to approve)",
+    )
+    signed_on: dt.date | None = Field(
+        None, description="Ngày ký / signing date, e.g. 2022-04-05 (blank: today)"
+    )
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,52 @@ class Verdict:
     ok: bool
     message: str
     row: RenderedReport | None = None
+
+
+def parse_number(value: str, symbol: str) -> str:
+    """The document number as stored ("25"), from "25" or "25/BC-UBND"; ValueError with one
+    Vietnamese line otherwise."""
+    text = value.strip()
+    digits, _, suffix = text.partition("/")
+    if not re.fullmatch(r"\d{1,6}", digits) or int(digits) == 0:
+        raise ValueError(
+            f"số văn bản '{value}' không hợp lệ: nhập số, ví dụ 25 hoặc 25/{symbol} "
+            "/ document number must be like 25"
+        )
+    if suffix and suffix.strip().upper() != symbol.upper():
+        raise ValueError(
+            f"số văn bản '{value}': ký hiệu phải là /{symbol} / the symbol must be /{symbol}"
+        )
+    return str(int(digits))
+
+
+def check_decision(
+    rt: Runtime, *, approve: bool, number: str, signed_on: dt.date | None, now: dt.datetime
+) -> tuple[str | None, dt.date | None, str]:
+    """(number, signing date, why not): an approval needs the issued number (unless the mail
+    is a courtesy copy) and a signing date not after today; a send-back needs neither."""
+    if not approve:
+        return None, None, ""
+    symbol = rt.report.symbol
+    today = as_vn(now).date()
+    day = signed_on or today
+    if day > today:
+        return None, None, f"ngày ký {day:%d/%m/%Y} ở tương lai / signing date is in the future"
+    if not number.strip():
+        if rt.report.approval.courtesy_copy:
+            return None, day, ""
+        return (
+            None,
+            None,
+            (
+                f"cần số văn bản để duyệt (ví dụ --number 25 cho Số: 25/{symbol}): không gửi báo "
+                "cáo với Số để trống / an approval needs the document number"
+            ),
+        )
+    try:
+        return parse_number(number, symbol), day, ""
+    except ValueError as exc:
+        return None, None, str(exc)
 
 
 def code_hash(code: str) -> str:
@@ -155,10 +213,19 @@ def decide(
     approve: bool,
     comment: str,
     now: dt.datetime,
+    number: str = "",
+    signed_on: dt.date | None = None,
 ) -> Verdict:
     """Apply one decision if `code` is the live one-time code of `approver` for this version;
-    otherwise record a failed try and say why (Vietnamese first)."""
+    otherwise record a failed try and say why (Vietnamese first). An approval carries the
+    issued number and the signing date, checked before the code (a wrong number costs no
+    try)."""
     approval = rt.report.approval
+    number_ok, day, why = check_decision(
+        rt, approve=approve, number=number, signed_on=signed_on, now=now
+    )
+    if why:
+        return Verdict(False, why)
     who = approval.approver(approver.strip())
     digest = code_hash(code)
     with session_scope(rt.engine) as s:
@@ -213,8 +280,14 @@ def decide(
             return Verdict(False, f"mã của {who.key} đã được dùng / code already used")
         status = ReportStatus.APPROVED if approve else ReportStatus.SENT_BACK
         row.status, row.decided_by, row.decided_at, row.comment = status, who.name, now, comment
+        row.number, row.signed_on = number_ok, day
         s.add(row)
-        return Verdict(True, f"{label}: {status} bởi {who.name}", row)
+        issued = (
+            f", số {number_ok}/{rt.report.symbol} ngày {day:%d/%m/%Y}"
+            if number_ok
+            else (" (bản gửi để biết, không số / courtesy copy)" if approve else "")
+        )
+        return Verdict(True, f"{label}: {status} bởi {who.name}{issued}", row)
 
 
 def record_timeout(
@@ -237,17 +310,36 @@ def reload(rt: Runtime, report_id: int) -> RenderedReport:
         return s.get(RenderedReport, report_id)
 
 
-def approval_prompt(rt: Runtime, row: RenderedReport, completeness: str, timeliness: str) -> str:
+def late_note(rt: Runtime, period: Period, report_date: dt.date) -> str:
+    """A line when the report is dated past the period's report deadline ("" if not)."""
+    from tasks.collect import period_dates
+
+    deadline = as_vn(period_dates(period, rt.cfg.schedule).report_deadline)
+    last_day = (deadline - dt.timedelta(seconds=1)).date()
+    if report_date <= last_day:
+        return ""
+    return (
+        f"Báo cáo đề ngày {report_date:%d/%m/%Y}, quá hạn báo cáo {last_day:%d/%m/%Y} "
+        f"({(report_date - last_day).days} ngày) / dated past the report deadline"
+    )
+
+
+def approval_prompt(
+    rt: Runtime, row: RenderedReport, completeness: str, timeliness: str, late: str = ""
+) -> str:
     people = "; ".join(
         f"`{a.key}` ({a.name}{', ' + a.title if a.title else ''})"
         for a in rt.report.approval.approvers
     )
     return (
-        f"**Báo cáo phiên bản {row.version}** chờ duyệt / waiting for approval.\n\n"
+        (f"**⚠ {late}.**\n\n" if late else "")
+        + f"**Báo cáo phiên bản {row.version}** chờ duyệt / waiting for approval.\n\n"
         f"Đã nhận {completeness} đơn vị, đúng hạn {timeliness}. Tệp: `{row.folder}`.\n\n"
         f"Người duyệt / approvers: {people}. Mỗi người đã nhận một **mã duyệt một lần** qua "
         "thư; nhập mã người duyệt (*approver*) và mã (*code*), rồi chọn *approve* để gửi đến "
-        "nơi nhận, hoặc *send_back* kèm ý kiến để giữ bản nháp. Mã sai không được tính."
+        "nơi nhận, kèm **số văn bản** (*number*, ví dụ 25 cho "
+        f"Số: 25/{rt.report.symbol}) và **ngày ký** (*signed_on*, để trống: hôm nay), hoặc "
+        "*send_back* kèm ý kiến để giữ bản nháp. Mã sai không được tính."
     )
 
 
@@ -272,9 +364,11 @@ def decide_latest(
     approve: bool,
     comment: str,
     now: dt.datetime,
+    number: str = "",
+    signed_on: dt.date | None = None,
 ) -> Verdict:
     """A decision on the period's latest rendered version (`baocao approve`), with the
-    same code check as the form in the UI."""
+    same checks as the form in the UI."""
     return decide(
         rt,
         latest_version(rt, period).id,
@@ -283,6 +377,8 @@ def decide_latest(
         approve=approve,
         comment=comment,
         now=now,
+        number=number,
+        signed_on=signed_on,
     )
 
 
@@ -294,8 +390,22 @@ def issue_codes_task(
     return issue_codes(rt, row, period, now, **summary)
 
 
+_BY_COMMAND_LINE: list[bool] = []
+
+
+@contextmanager
+def answered_by_command_line() -> Iterator[None]:
+    """Within: publish never pauses for the UI; the approvers answer with `baocao approve`
+    (the demo answers this way, as an office without the UI open would)."""
+    _BY_COMMAND_LINE.append(True)
+    try:
+        yield
+    finally:
+        _BY_COMMAND_LINE.pop()
+
+
 def can_pause() -> bool:
     """A pause needs a Prefect server with a UI to answer it; the temporary one has none."""
     from prefect.settings import get_current_settings
 
-    return bool(get_current_settings().api.url)
+    return not _BY_COMMAND_LINE and bool(get_current_settings().api.url)

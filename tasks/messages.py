@@ -460,8 +460,13 @@ def report_notice(
     completeness: str,
     timeliness: str,
     force_tag: str | None = None,
+    number: str = "",
+    replaces: dict | None = None,
+    changes: Sequence[str] | None = None,
 ) -> Notice:
-    """The report to one recipient of Nơi nhận."""
+    """The report to one recipient of Nơi nhận: `number` its Số and date ("" for a courtesy
+    copy), `replaces` the earlier report it replaces (number, sent_on), `changes` what
+    changed since, figure by figure."""
     return build_notice(
         rt.env,
         rt.cfg,
@@ -477,6 +482,10 @@ def report_notice(
             "files": [Path(a).name for a in attachments],
             "completeness": completeness,
             "timeliness": timeliness,
+            "number": number,
+            "symbol": rt.report.symbol,
+            "replaces": replaces,
+            "changes": list(changes or []),
         },
         attachments=attachments,
         period=period.code,

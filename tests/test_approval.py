@@ -4,11 +4,13 @@ counts only with it, and it is stored in baocao's own database."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
 
 import pytest
+from docx import Document as DocxDocument
 
 from baocao.db import session_scope
 from baocao.mailcatcher import MailCatcher
@@ -102,11 +104,20 @@ def test_approved_report_is_dispatched_and_decision_stored(approval_setup, tmp_p
                 "code": _code(mail, CHU_TICH),
                 "decision": "approve",
                 "comment": "Đồng ý",
+                "number": "25/BC-UBND",
+                "signed_on": "2022-04-05",
             }
         )
         thread.join(120)
         assert result["out"]["status"] == "approved" and result["out"]["sent"] == 6
+        assert result["out"]["number"] == "25"
         assert len(_reports(mail)) == 6
+        sent = _reports(mail)[0]
+        assert "Báo cáo số 25/BC-UBND" in sent.subject
+        docx = tmp_path / "sent.docx"
+        docx.write_bytes(sent.attachments()["report-so-25.docx"])
+        header = [c.text for r in DocxDocument(str(docx)).tables[0].rows for c in r.cells]
+        assert "Số: 25/BC-UBND" in header and "Sơn Tây, ngày 05 tháng 4 năm 2022" in header
         assert sorted(m.rcpt[0] for m in mail.received if m not in _reports(mail)) == [
             CHANH_VP,
             CHU_TICH,
@@ -119,6 +130,7 @@ def test_approved_report_is_dispatched_and_decision_stored(approval_setup, tmp_p
             "Đồng ý",
         )
         assert row.decided_at is not None
+        assert (row.number, row.signed_on) == ("25", dt.date(2022, 4, 5))
 
 
 def test_sent_back_keeps_the_draft_and_sends_nothing(approval_setup, tmp_path, monkeypatch):
@@ -155,9 +167,9 @@ def test_a_wrong_code_is_asked_again_and_three_keep_the_draft(
         result: dict = {}
         thread = _publish_in_background(config, result)
         for answer in (
-            {"approver": "chu-tich", "code": "000000", "decision": "approve"},
+            {"approver": "chu-tich", "code": "000000", "decision": "approve", "number": "25"},
             {"approver": "Nguyễn Ngọc Trân", "code": "123456", "decision": "approve"},
-            {"approver": "chu-tich", "code": "999999", "decision": "approve"},
+            {"approver": "chu-tich", "code": "999999", "decision": "approve", "number": "25"},
         ):
             _answer_when_paused(answer)
         thread.join(120)
@@ -179,10 +191,16 @@ def test_a_right_code_after_a_wrong_one_approves(approval_setup, tmp_path, monke
                 "approver": "chu-tich",
                 "code": _code(mail, CHANH_VP),  # someone else's code is not mine
                 "decision": "approve",
+                "number": "25",
             }
         )
         _answer_when_paused(
-            lambda: {"approver": "chu-tich", "code": _code(mail, CHU_TICH), "decision": "approve"}
+            lambda: {
+                "approver": "chu-tich",
+                "code": _code(mail, CHU_TICH),
+                "decision": "approve",
+                "number": "25",
+            }
         )
         thread.join(120)
         assert result["out"]["status"] == "approved" and len(_reports(mail)) == 6
@@ -240,7 +258,8 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
         out = publish()
         assert out["status"] == "draft" and out["sent"] == 0 and _reports(mail) == []
         assert sorted(m.rcpt[0] for m in mail.received) == [CHANH_VP, CHU_TICH]
-        cli = ["approve", "2022-Q1", "--by", "chu-tich", "--config", str(config), "--code"]
+        cli = ["approve", "2022-Q1", "--by", "chu-tich", "--number", "25", "--date", "2022-04-05"]
+        cli += ["--config", str(config), "--code"]
         refused = CliRunner().invoke(app, [*cli, "12345678"])
         assert refused.exit_code == 2 and "mã không đúng" in refused.output
         assert publish()["sent"] == 0  # still a draft; the codes sent before still hold
@@ -249,3 +268,5 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
         assert result.exit_code == 0 and "approved by Nguyễn Ngọc Trân" in result.output
         out = publish()
         assert out["status"] == "approved" and out["sent"] == 6 and len(_reports(mail)) == 6
+        assert out["number"] == "25" and out["signed_on"] == dt.date(2022, 4, 5)
+        assert "report-so-25.docx" in _reports(mail)[0].attachments()

@@ -18,6 +18,11 @@ from baocao.settings import PROJECT_ROOT
 STEM = "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay"  # the report, the period, the body
 MD, HTML, DOCX, XLSX = f"{STEM}.md", f"{STEM}.html", f"{STEM}.docx", f"{STEM}-Phu-luc.xlsx"
 STATUS = "Tinh-hinh-nop-CCHC-Quy-I-2022.xlsx"  # the office's own, never sent
+SENT_HTML, SENT_DOCX, SENT_XLSX = (  # what went out: stamped with the decision's number
+    f"{STEM}-so-25.html",
+    f"{STEM}-so-25.docx",
+    f"{STEM}-Phu-luc-so-25.xlsx",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +52,9 @@ def demo_run(prefect_harness, tmp_path_factory):
 
 def test_demo_writes_every_output(demo_run):
     out = demo_run["out"]
-    assert sorted(f.name for f in demo_run["files"]) == sorted((MD, HTML, DOCX, XLSX, STATUS))
-    for name in (MD, HTML, DOCX, XLSX, STATUS):
+    sent = (MD, SENT_HTML, SENT_DOCX, SENT_XLSX, STATUS)
+    assert sorted(f.name for f in demo_run["files"]) == sorted(sent)
+    for name in sent:
         assert (out / name).stat().st_size > 1000, name
     md = (out / MD).read_text(encoding="utf-8")
     for figure in (
@@ -60,8 +66,32 @@ def test_demo_writes_every_output(demo_run):
         "22 đơn vị",
     ):
         assert figure in md
-    text = "\n".join(p.text for p in DocxDocument(str(out / DOCX)).paragraphs)
+    text = "\n".join(p.text for p in DocxDocument(str(out / SENT_DOCX)).paragraphs)
+    assert "Số: 25/BC-UBND" in text
     assert "40.898 triệu đồng" in text and "5.791 triệu đồng" in text  # the corrected TCKH version
+
+
+def test_demo_shows_the_draft_waiting_the_decision_and_the_numbered_dispatch(demo_run):
+    """The draft waits with nothing sent; the chairman's code comes by mail and his decision
+    gives the number; the second publish sends the report carrying that number."""
+    published = demo_run["published"]
+    draft = published["draft"]
+    assert (draft["status"], draft["sent"], draft["version"]) == ("draft", 0, 1)
+    assert "quá hạn báo cáo" in draft["late"]  # dated 05/04, the deadline was 18/03
+    assert "approved bởi Nguyễn Ngọc Trân, số 25/BC-UBND ngày 05/04/2022" in published["decision"]
+    assert (published["status"], published["number"], published["sent"]) == ("approved", "25", 6)
+    mails = _mails(demo_run["mail"])
+    subjects = [str(m["Subject"]) for m in mails]
+    codes = [i for i, s in enumerate(subjects) if "Mã duyệt báo cáo" in s]
+    reports = [i for i, s in enumerate(subjects) if "Báo cáo số 25/BC-UBND về" in s]
+    assert len(codes) == 2 and len(reports) == 6 and max(codes) < min(reports)
+    header = [
+        c.text
+        for r in DocxDocument(str(demo_run["out"] / "report.docx")).tables[0].rows
+        for c in r.cells
+    ]
+    assert "Số: 25/BC-UBND" in header and "Sơn Tây, ngày 05 tháng 4 năm 2022" in header
+    assert "Số: 25/BC-UBND" in (demo_run["out"] / "report.html").read_text(encoding="utf-8")
 
 
 def test_one_unit_replies_by_mail(demo_run):
@@ -86,7 +116,7 @@ def _mails(folder: Path):
 
 def test_messages_really_travel(demo_run):
     mails = _mails(demo_run["mail"])
-    by_kind = {"request": [], "rejection": [], "receipt": [], "report": [], "reminder": []}
+    by_kind = {k: [] for k in ("request", "rejection", "receipt", "report", "reminder", "approval")}
     for m in mails:
         subject = str(m["Subject"])
         kind = (
@@ -94,8 +124,10 @@ def test_messages_really_travel(demo_run):
             if "chưa hợp lệ" in subject
             else "receipt"
             if "] Đã nhận báo cáo" in subject
+            else "approval"
+            if "] Mã duyệt báo cáo" in subject
             else "report"
-            if "] Báo cáo Kết quả" in subject
+            if "] Báo cáo số 25/BC-UBND về Kết quả" in subject
             else "request"
             if "Đề nghị báo cáo" in subject
             else "reminder"
@@ -130,8 +162,8 @@ def test_messages_really_travel(demo_run):
     }
     for m in by_kind["report"]:
         attached = {a.get_filename(): a.get_payload(decode=True) for a in m.iter_attachments()}
-        assert attached[DOCX] == (demo_run["out"] / DOCX).read_bytes()
-        assert set(attached) == {DOCX, XLSX}  # the office's status workbook stays home
+        assert attached[SENT_DOCX] == (demo_run["out"] / SENT_DOCX).read_bytes()
+        assert set(attached) == {SENT_DOCX, SENT_XLSX}  # the status workbook stays home
     assert by_kind["reminder"], "the late units were reminded"
     assert not any(
         "TCKH" in str(m["Subject"]) and "Sơn Tân" in str(m["Subject"]) for m in by_kind["reminder"]

@@ -30,12 +30,16 @@ def test_report_messages_attach_the_report_and_appendix_only(tmp_path):
     assert json.loads(row.files) == [f"{STEM}.md", f"{STEM}.html", DOCX, XLSX, STATUS]
     assert all((folder / name).is_file() for name in json.loads(row.files))
 
+    row.number, row.signed_on = "25", dt.date(2022, 4, 5)  # as the approver's decision sets
     assert len(queue_report(rt, result, row)) == 6
     with session_scope(rt.engine) as s:
         rows = list(s.query(OutboxMessage).filter_by(kind="report"))
     assert len(rows) == 6
     for m in rows:
-        assert [Path(a).name for a in json.loads(m.attachments)] == [DOCX, XLSX], m.recipient
+        sent = [
+            d.replace(".docx", "-so-25.docx").replace(".xlsx", "-so-25.xlsx") for d in (DOCX, XLSX)
+        ]
+        assert [Path(a).name for a in json.loads(m.attachments)] == sent, m.recipient
         assert STATUS not in m.attachments
 
     (folder / STATUS).unlink()  # a lost file is written again; the version stays the same

@@ -163,7 +163,10 @@ def test_approvers_are_checked_on_load(tmp_path):
         load_config(none)
     shutil.copytree(none, tmp_path / "off")  # approval off: no approvers needed
     (tmp_path / "off" / "schedule.yaml").write_text(
-        (PROJECT_ROOT / "config" / "schedule.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+        (PROJECT_ROOT / "config" / "schedule.yaml")
+        .read_text(encoding="utf-8")
+        .replace("approval_required: true", "approval_required: false"),
+        encoding="utf-8",
     )
     assert load_config(tmp_path / "off").report().approval.approvers == ()
 
@@ -229,6 +232,7 @@ def test_a_decision_counts_only_with_the_approver_s_live_code(drafted):
     codes = _codes_from_outbox(rt)
 
     def try_(approver, code, **kw):
+        kw.setdefault("number", "25")
         return decide(
             rt, row.id, approver=approver, code=code, approve=True, comment="", now=now, **kw
         )
@@ -274,11 +278,15 @@ def test_an_expired_code_does_not_count_and_publish_issues_new_ones(drafted):
     issue_codes(rt, row, PERIOD, then)
     old = _codes_from_outbox(rt)["chu-tich"]
     later = then + dt.timedelta(hours=73)
-    v = decide(rt, row.id, approver="chu-tich", code=old, approve=True, comment="", now=later)
+    v = decide(
+        rt, row.id, approver="chu-tich", code=old, approve=True, comment="", now=later, number="25"
+    )
     assert not v.ok and "hết hạn" in v.message
     assert len(issue_codes(rt, row, PERIOD, later)) == 2  # fresh codes, new outbox keys
     new = _codes_from_outbox(rt)["chu-tich"]
-    v = decide(rt, row.id, approver="chu-tich", code=new, approve=True, comment="", now=later)
+    v = decide(
+        rt, row.id, approver="chu-tich", code=new, approve=True, comment="", now=later, number="25"
+    )
     assert v.ok and v.row.status == "approved" and v.row.decided_by == "Nguyễn Ngọc Trân"
 
 
@@ -290,7 +298,8 @@ def test_baocao_approve_needs_the_code(drafted, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(rt.settings.data_dir))
     issue_codes(rt, row, PERIOD, now_vn())  # the command checks against the real clock
     code = _codes_from_outbox(rt)["chu-tich"]
-    args = ["approve", "2022-Q1", "--by", "chu-tich", "--config", str(config), "--code"]
+    args = ["approve", "2022-Q1", "--by", "chu-tich", "--number", "25"]
+    args += ["--config", str(config), "--code"]
     bad = CliRunner().invoke(app, [*args, "000000" if code != "000000" else "111111"])
     assert bad.exit_code == 2 and "mã không đúng" in bad.output and "Traceback" not in bad.output
     good = CliRunner().invoke(app, [*args, code])

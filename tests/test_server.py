@@ -259,7 +259,7 @@ def test_approval_through_the_api(served):
         "chanhvanphong@sontay.quangngai.gov.vn",
         "chutich@sontay.quangngai.gov.vn",
     ]
-    anyone = {"approver": "chu-tich", "code": "123456", "decision": "approve"}
+    anyone = {"approver": "chu-tich", "code": "123456", "decision": "approve", "number": "25"}
     assert _resume(api, run, anyone, anonymous=True).status_code == 401
     assert _state(api, run) == "PAUSED"
     answer = _resume(api, run, anyone).json()
@@ -272,7 +272,15 @@ def test_approval_through_the_api(served):
     assert len(mail.received) == before + 2
     code = _code(mail, "chutich@sontay.quangngai.gov.vn")
     answer = _resume(
-        api, run, {"approver": "chu-tich", "code": code, "decision": "approve", "comment": "Đồng ý"}
+        api,
+        run,
+        {
+            "approver": "chu-tich",
+            "code": code,
+            "decision": "approve",
+            "comment": "Đồng ý",
+            "number": "25",
+        },
     ).json()
     assert answer["status"] == "ACCEPT", answer
     assert _until(api, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
@@ -344,7 +352,11 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
     state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED", "PAUSED"})
     if state == "PAUSED":  # this test alone: nobody approved version 1 yet
         code = _code(served["mail"], "chutich@sontay.quangngai.gov.vn")
-        _resume(api, new["id"], {"approver": "chu-tich", "code": code, "decision": "approve"})
+        _resume(
+            api,
+            new["id"],
+            {"approver": "chu-tich", "code": code, "decision": "approve", "number": "26"},
+        )
         state = _until(api, new["id"], {"COMPLETED", "FAILED", "CRASHED"})
     assert state == "COMPLETED"
 

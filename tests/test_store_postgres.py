@@ -171,6 +171,7 @@ def test_publish_and_deliver_on_postgres(on_postgres, tmp_path):
     row, new = render_version(rt, result, dt.date(2022, 4, 5), now)
     again, new_again = render_version(rt, result, dt.date(2022, 4, 6), now)
     assert new and not new_again and again.id == row.id
+    row.number, row.signed_on = "25", dt.date(2022, 4, 5)  # as an approval gives it
     assert len(queue_report(rt, result, row)) == 6 and queue_report(rt, result, row) == []
     with MailCatcher(tmp_path / "mail") as mail:
         counts = deliver_outbox(rt.engine, mail_url=mail.mail_url, kinds=["report"])
