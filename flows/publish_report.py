@@ -118,7 +118,7 @@ def wait_for_approval(rt, row, result):
     log = get_run_logger()
     hours = rt.cfg.schedule.approval_timeout_hours
     tries = rt.report.approval.max_tries
-    prompt = approval_prompt(rt, row, result.completeness, result.timeliness)
+    prompt = approval_prompt(rt, row, result.completeness, result.timeliness, result)
     since = now_vn()
     for attempt in range(1, tries + 1):
         current = reload(rt, row.id)
