@@ -10,6 +10,7 @@ Any mistake stops the load with one message naming the file, the key and the pro
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Literal
 from urllib.parse import quote
 
 import yaml
-from jinja2 import Environment, TemplateSyntaxError
+from jinja2 import Environment, TemplateSyntaxError, nodes
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -460,19 +461,65 @@ def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> 
                 raise ConfigError(f"{path}: plans.{year}: unknown indicator '{code}'")
     env = Environment()
     texts = [("title", report.title), ("preamble", report.preamble), ("closing", report.closing)]
+    texts += [(f"sections[{n}].heading", s.heading) for n, s in enumerate(report.sections)]
     texts += [
         (f"sections[{n}].paragraphs[{k}]", p)
         for n, s in enumerate(report.sections)
         for k, p in enumerate(s.paragraphs)
     ]
     texts += [(f"footnotes.{n}", t) for n, t in report.footnotes.items()]
+    known = _text_names(report)
     for key, text in texts:
         try:
-            env.parse(text)
+            tree = env.parse(text)
         except TemplateSyntaxError as exc:
             raise ConfigError(
                 f"{path}: key `{key}`: template error line {exc.lineno}: {exc.message}"
             ) from None
+        for prefix, name in _figure_refs(tree):
+            if name in known[prefix]:
+                continue
+            close = difflib.get_close_matches(name, known[prefix], n=1)
+            hint = f"; có phải `{prefix}.{close[0]}`? / did you mean it?" if close else ""
+            raise ConfigError(
+                f"{path}: key `{key}`: `{prefix}.{name}` không có trong {_WHERE[prefix]} / "
+                f"unknown name{hint}"
+            )
+
+
+# What a text may name after each prefix (tasks/render.py `text_context`).
+_WHERE = {
+    "f": "`indicators` hay `derived`",
+    "v": "`indicators` hay `derived`",
+    "c": "`indicators` hay `derived`",
+    "t": "các chỉ tiêu `type: text`",
+    "p": "`plans` (chỉ tiêu có kế hoạch năm)",
+}
+
+
+def _text_names(report: ReportDef) -> dict[str, set[str]]:
+    figures = {i.code for i in report.indicators} | {d.code for d in report.derived}
+    return {
+        "f": figures,
+        "v": figures,
+        "c": figures,
+        "t": {i.code for i in report.indicators if i.type == "text"},
+        "p": {code for plan in report.plans.values() for code in plan},
+    }
+
+
+def _figure_refs(tree: nodes.Template) -> list[tuple[str, str]]:
+    """Every `f.x`, `v.x`, `t.x`, `p.x`, `c.x` (or `f['x']`) a text uses, in order."""
+    refs: list[tuple[str, str]] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if not (isinstance(base, nodes.Name) and base.name in _WHERE):
+            continue
+        if isinstance(node, nodes.Getattr):
+            refs.append((base.name, node.attr))
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            refs.append((base.name, node.arg.value))
+    return refs
 
 
 def load_config(root: Path | str) -> Config:

@@ -51,12 +51,20 @@ def figure(value: float | int | Decimal, decimals: int = 0, most: int = 6) -> st
     return number(value, max(decimals, min(decimals_of(value, most), most)))
 
 
-def percent(value: float | Decimal, decimals: int = 1) -> str:
-    """`43.5` -> `43,5%`; whole numbers drop the decimals: `100` -> `100%`."""
-    d = round_half_up(value, decimals)
-    if d == d.to_integral_value():
-        return f"{number(d, 0)}%"
-    return f"{number(d, decimals)}%"
+def percent(value: float | int | Decimal, decimals: int = 1) -> str:
+    """`43.5` -> `43,5%`; a whole value prints without decimals: `100` -> `100%`.
+
+    Whether a value is whole is decided before rounding: `47.03` -> `47,0%` (it is not 47),
+    `47.0` -> `47%`. A `Decimal` says it by its exponent, as `derive` writes them: a figure
+    already rounded to its decimals keeps them (`Decimal("47.0")` -> `47,0%`), an exact whole
+    one has none (`Decimal("47")` -> `47%`)."""
+    if isinstance(value, Decimal):
+        whole = value == value.to_integral_value() and value.as_tuple().exponent >= 0
+    else:
+        whole = float(value).is_integer()
+    if whole:
+        return f"{number(value, 0)}%"
+    return f"{number(round_half_up(value, decimals), decimals)}%"
 
 
 def date(value: dt.date) -> str:

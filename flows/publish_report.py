@@ -132,7 +132,7 @@ def wait_for_approval(rt, row, result, late: str = ""):
     log = get_run_logger()
     hours = rt.cfg.schedule.approval_timeout_hours
     tries = rt.report.approval.max_tries
-    prompt = approval_prompt(rt, row, result.completeness, result.timeliness, late)
+    prompt = approval_prompt(rt, row, result.completeness, result.timeliness, late, result)
     since = now_vn()
     for attempt in range(1, tries + 1):
         current = reload(rt, row.id)

@@ -27,12 +27,14 @@ from pydantic import Field
 from sqlmodel import Session, select
 
 from baocao import crud
+from baocao.config import Config, ReportDef
 from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import ApprovalCode, RenderedReport, ReportStatus
 from baocao.notices import queue_notices
 from baocao.periods import Period, as_vn
 from baocao.runtime import Runtime
+from tasks.consolidate import Consolidated
 from tasks.messages import approval_notice
 from tasks.render import output_names
 
@@ -324,18 +326,50 @@ def late_note(rt: Runtime, period: Period, report_date: dt.date) -> str:
     )
 
 
+def coverage_notes(result: Consolidated, report: ReportDef, cfg: Config | None = None) -> list[str]:
+    """What the approver should know is not the whole picture: each figure that lacks some
+    of its owners (with who), and each optional text that printed its standing default."""
+    names = cfg.unit_map if cfg is not None else {}
+    lines: list[str] = []
+    for ind in report.indicators:
+        cov = result.coverage.get(ind.code)
+        if cov is None or cov.complete:
+            continue
+        if ind.type == "text":
+            if ind.default:
+                lines.append(
+                    f"Dùng nội dung mặc định / default printed: {ind.label} ({ind.code}), "
+                    f"đơn vị chưa nhập: «{ind.default}»"
+                )
+            continue
+        who = ", ".join(names[u].name if u in names else u for u in cov.missing)
+        lines.append(
+            f"Thiếu số liệu / partial: {ind.label} ({ind.code}) chỉ có số liệu của {cov.text} "
+            f"đơn vị; chưa có / missing: {who}"
+        )
+    return lines
+
+
 def approval_prompt(
-    rt: Runtime, row: RenderedReport, completeness: str, timeliness: str, late: str = ""
+    rt: Runtime,
+    row: RenderedReport,
+    completeness: str,
+    timeliness: str,
+    late: str = "",
+    result: Consolidated | None = None,
 ) -> str:
     people = "; ".join(
         f"`{a.key}` ({a.name}{', ' + a.title if a.title else ''})"
         for a in rt.report.approval.approvers
     )
+    notes = coverage_notes(result, rt.report, rt.cfg) if result is not None else []
     return (
         (f"**⚠ {late}.**\n\n" if late else "")
         + f"**Báo cáo phiên bản {row.version}** chờ duyệt / waiting for approval.\n\n"
         f"Đã nhận {completeness} đơn vị, đúng hạn {timeliness}. Tệp: `{row.folder}`.\n\n"
-        f"Người duyệt / approvers: {people}. Mỗi người đã nhận một **mã duyệt một lần** qua "
+        + "".join(f"- {n}\n" for n in notes)
+        + ("\n" if notes else "")
+        + f"Người duyệt / approvers: {people}. Mỗi người đã nhận một **mã duyệt một lần** qua "
         "thư; nhập mã người duyệt (*approver*) và mã (*code*), rồi chọn *approve* để gửi đến "
         "nơi nhận, kèm **số văn bản** (*number*, ví dụ 25 cho "
         f"Số: 25/{rt.report.symbol}) và **ngày ký** (*signed_on*, để trống: hôm nay), hoặc "

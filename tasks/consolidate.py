@@ -26,6 +26,25 @@ class IncompleteError(Exception):
     """Figures the report needs are missing; the message names the units and indicators."""
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """Who sent a figure: `units` of the `owners` owning it have a valid version with a value
+    (`missing` names the others). A sum over part of its owners is not the district's
+    figure; the texts see this as `c.<code>` (`c.tthc_pakn.complete`, `c.tthc_pakn.text`)."""
+
+    units: int
+    owners: int
+    missing: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.units >= self.owners
+
+    @property
+    def text(self) -> str:
+        return f"{self.units}/{self.owners}"
+
+
 @dataclass
 class Consolidated:
     period: Period
@@ -35,6 +54,7 @@ class Consolidated:
     status: pd.DataFrame  # unit, name, state, version, received_at, on_time, errors, warnings
     expected: list[str]
     missing: list[tuple[str, str]] = field(default_factory=list)  # (indicator, unit) unsupplied
+    coverage: dict[str, Coverage] = field(default_factory=dict)  # indicator/derived code
 
     @property
     def units_in(self) -> int:
@@ -120,6 +140,24 @@ def combine(
     return values, missing
 
 
+def coverage(by_unit: pd.DataFrame, report: ReportDef, cfg: Config) -> dict[str, Coverage]:
+    """Per indicator, how many of its owners supplied a value; per derived figure, the
+    coverage of the figure it is computed from that is partial (numerator first)."""
+    out: dict[str, Coverage] = {}
+    for ind in report.indicators:
+        owners = cfg.resolve_owners(ind.owners)
+        column = by_unit[ind.code] if ind.code in by_unit.columns else pd.Series(dtype=object)
+        supplied = column.reindex(owners)
+        supplied = supplied[supplied.notna() & (supplied.astype(str).str.strip() != "")]
+        out[ind.code] = Coverage(
+            len(supplied), len(owners), tuple(u for u in owners if u not in supplied.index)
+        )
+    for d in report.derived:
+        parts = [out[c] for c in (d.numerator, d.denominator) if c in out]
+        out[d.code] = next((c for c in parts if not c.complete), parts[0])
+    return out
+
+
 def _typed(ind: Indicator, value: object) -> object:
     if ind.type == "date":
         return dt.date.fromisoformat(str(value))
@@ -135,7 +173,9 @@ def _default(ind: Indicator) -> object:
 def derive(
     values: dict[str, object], report: ReportDef, plans: dict[str, float]
 ) -> dict[str, Decimal | None]:
-    """Percentages: numerator / denominator x 100, rounded half up to the definition's decimals."""
+    """Percentages: numerator / denominator x 100, rounded half up to the definition's
+    decimals; an exactly whole one is kept without decimals (`Decimal("100")`, while 47,03
+    is `Decimal("47.0")`), so the printed figure knows which it is (`vnformat.percent`)."""
     out: dict[str, Decimal | None] = {}
     for d in report.derived:
         num = values.get(d.numerator)
@@ -144,11 +184,15 @@ def derive(
             if d.denominator.startswith("plan:")
             else values.get(d.denominator)
         )
+        if num is None or not den:
+            out[d.code] = None
+            continue
+        # in Decimal: in floats 149 / 2000 * 100 is 7.4499..., which would round to 7.4
+        exact = Decimal(str(num)) * 100 / Decimal(str(den))
         out[d.code] = (
-            None
-            if num is None or not den
-            # in Decimal: in floats 149 / 2000 * 100 is 7.4499..., which would round to 7.4
-            else vnformat.round_half_up(Decimal(str(num)) * 100 / Decimal(str(den)), d.decimals)
+            exact.quantize(Decimal(1))
+            if exact == exact.to_integral_value()
+            else vnformat.round_half_up(exact, d.decimals)
         )
     return out
 
@@ -217,6 +261,7 @@ def consolidate_frames(
         status=unit_status(subs, cfg, expected),
         expected=expected,
         missing=missing,
+        coverage=coverage(by_unit, report, cfg),
     )
 
 

@@ -33,32 +33,50 @@ from baocao.document import (
 from baocao.docx_writer import write_docx
 from baocao.periods import Period
 from baocao.templating import render_string
-from tasks.consolidate import Consolidated
+from tasks.consolidate import Consolidated, Coverage
 
 
 class RenderError(Exception):
     """A text of the definition refers to a figure that does not exist."""
 
 
-def format_figures(values: dict[str, object], report: ReportDef) -> dict[str, str]:
-    """Each figure as the report prints it: `112.108`, `2.266,020`, `43,5%`, `01`, `21/02/2022`."""
+def format_figures(
+    values: dict[str, object],
+    report: ReportDef,
+    coverage: dict[str, Coverage] | None = None,
+) -> dict[str, str]:
+    """Each figure as the report prints it: `112.108`, `2.266,020`, `43,5%`, `01`, `21/02/2022`.
+
+    With `coverage`, a figure summed over part of its owners (or a percentage computed from
+    one) says so: `1.250 (số liệu của 9/11 đơn vị)`; the raw value (`v.`) stays a number."""
     out: dict[str, str] = {}
     inds = report.indicator_map
+    derived = {d.code: d for d in report.derived}
     for code, value in values.items():
         if value is None:
             continue
         ind = inds.get(code)
-        if ind is None:  # derived percentage
-            out[code] = vnformat.percent(value)
+        if ind is None:  # derived percentage, with its own decimals
+            d = derived.get(code)
+            out[code] = vnformat.percent(value, d.decimals if d else 1)
         elif ind.type == "percent":
-            out[code] = vnformat.percent(value)
+            out[code] = vnformat.percent(value, ind.decimals or 1)
         elif ind.type == "date":
             out[code] = vnformat.date(value)
         elif ind.type == "text":
             out[code] = verbatim(str(value))  # a unit's words: printed as typed
         else:
             out[code] = vnformat.number(value, ind.decimals, ind.pad)
+        cov = (coverage or {}).get(code)
+        summed = ind is None or ind.aggregate == "sum"
+        if cov is not None and summed and not cov.complete:
+            out[code] += f" {coverage_suffix(cov)}"
     return out
+
+
+def coverage_suffix(cov: Coverage) -> str:
+    """`(số liệu của 9/11 đơn vị)`: what a partial figure adds where it is printed."""
+    return f"(số liệu của {cov.text} đơn vị)"
 
 
 def _period_view(p: Period) -> dict:
@@ -72,7 +90,8 @@ def _period_view(p: Period) -> dict:
 
 
 def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
-    """What the definition's texts may use: f (formatted), v (raw), t (texts), p (plans)."""
+    """What the definition's texts may use: f (formatted; a partial sum says its coverage),
+    v (raw), t (texts), p (plans), c (coverage: `c.x.complete`, `c.x.text` "9/11")."""
     plans = report.plans.get(result.period.year, {})
     raw = {
         k: (float(v) if isinstance(v, Decimal) else v)
@@ -88,14 +107,22 @@ def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
     }
     plan_fmt = {k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in plans.items()}
     return {
-        "f": format_figures(result.values, report),
+        "f": format_figures(result.values, report, result.coverage),
         "v": raw,
         "t": texts,
         "p": plan_fmt,
+        "c": _coverage_view(result, report),
         "period": _period_view(result.period),
         "next_period": _period_view(result.period.next()),
         "body": body,
     }
+
+
+def _coverage_view(result: Consolidated, report: ReportDef) -> dict[str, Coverage]:
+    """`c.<code>` for every indicator and derived figure; a result without coverage (built
+    by hand) counts as complete."""
+    codes = [i.code for i in report.indicators] + [d.code for d in report.derived]
+    return {k: result.coverage.get(k) or Coverage(1, 1) for k in codes}
 
 
 def _fill(env: Environment, text: str, ctx: dict, where: str) -> str:

@@ -427,7 +427,8 @@ def check_rules(values: pd.DataFrame, report: ReportDef, plans: dict[str, float]
             ind = inds[d.numerator]
             value, ceiling = shown(ind, num[key]), vnformat.percent(d.plausible_max)
             decimals, share = d.decimals, vnformat.percent(pct[key], d.decimals)
-            while share == ceiling and decimals < 9:  # 100,0004% is not "100%"
+            # 100,0004% is not "100%" (nor "100,0%"): as many decimals as it takes to differ
+            while vnformat.round_half_up(pct[key], decimals) == d.plausible_max and decimals < 9:
                 decimals += 1
                 share = vnformat.percent(pct[key], decimals)
             expected = (

@@ -261,3 +261,36 @@ def test_a_report_names_its_own_person_to_ask(tmp_path):
 def test_languages_are_checked(tmp_path, languages, said):
     msg = _error(_broken(tmp_path, "body.yaml", "languages: [vi]", f"languages: {languages}"))
     assert "body.yaml" in msg and said in msg
+
+
+def test_typo_in_a_figure_name_is_refused_with_the_closest_name(tmp_path):
+    root = _broken(tmp_path, REPORT, "{{ f.tthc_tiep_nhan }}", "{{ f.tthc_tiep_nhann }}")
+    msg = _error(root)
+    assert "cchc-quarterly.yaml" in msg
+    assert "`sections[" in msg and ".paragraphs[" in msg
+    assert "`f.tthc_tiep_nhann`" in msg
+    assert "`f.tthc_tiep_nhan`?" in msg  # the suggestion
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "bad"),
+    [
+        ("{{ t.nv_tuyen_dung }}", "{{ t.nv_vi_pham }}", "t.nv_vi_pham"),  # a number, not a text
+        ("{{ p.tc_thu_huyen_xa }}", "{{ p.tc_chi_xa }}", "p.tc_chi_xa"),  # no plan for it
+        ("v.tthc_pakn == 0", "v['tthc_pakm'] == 0", "v.tthc_pakm"),  # subscript form
+        ("c.tthc_pakn.complete", "c.tthc_pak.complete", "c.tthc_pak"),
+    ],
+)
+def test_each_prefix_is_checked_against_what_it_may_name(tmp_path, old, new, bad):
+    msg = _error(_broken(tmp_path, REPORT, old, new))
+    assert f"`{bad}`" in msg
+
+
+def test_the_bundled_texts_name_only_known_figures():
+    from jinja2 import Environment
+
+    from baocao.config import _figure_refs
+
+    report = load_config(CONFIG).report()
+    refs = _figure_refs(Environment().parse(report.footnotes[2]))
+    assert ("f", "dt_von_tinh") in refs and ("c", "dt_giai_ngan_huyen") in refs

@@ -52,15 +52,15 @@ def test_consolidated_figures(result, code, expected):
         ("tc_thu_huyen_xa_pct", Decimal("21.7")),
         ("dt_giai_ngan_pct", Decimal("3.5")),
         ("dt_giai_ngan_tinh_pct", Decimal("4.4")),
-        ("dt_giai_ngan_huyen_pct", Decimal("0.0")),
-        ("nv_tien_do_pct", Decimal("100.0")),
+        ("dt_giai_ngan_huyen_pct", Decimal("0")),  # exactly whole: no decimals ("0%")
+        ("nv_tien_do_pct", Decimal("100")),  # 11/11 exactly: "100%"
     ],
 )
 def test_derived_percentages(result, code, expected):
     value = result.values[code]
     assert isinstance(value, Decimal)
     assert value == expected
-    assert str(value) == str(expected)  # one decimal, as printed
+    assert str(value) == str(expected)  # one decimal, or none when exactly whole
 
 
 def test_text_and_date_values(result):

@@ -58,3 +58,21 @@ def test_round_half_up():
     assert vnformat.round_half_up(2.675, 2) == Decimal("2.68")
     assert vnformat.round_half_up(Decimal("43.45"), 1) == Decimal("43.5")
     assert str(vnformat.round_half_up(3, 1)) == "3.0"
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "text"),
+    [
+        (47.03, 1, "47,0%"),  # not whole: one decimal even when it rounds to 47,0
+        (47.0, 1, "47%"),  # exactly whole
+        (47, 1, "47%"),
+        (Decimal("47.0"), 1, "47,0%"),  # a figure already rounded from 47,03 (derive)
+        (Decimal("47"), 1, "47%"),  # an exactly whole one (derive)
+        (99.96, 1, "100,0%"),  # rounds up to a whole number: still not 100%
+        (47.034, 2, "47,03%"),  # a derived figure's own decimals
+        (3.45, 1, "3,5%"),  # half up
+        (Decimal("0"), 1, "0%"),
+    ],
+)
+def test_percent_decides_whole_before_rounding(value, decimals, text):
+    assert vnformat.percent(value, decimals) == text
