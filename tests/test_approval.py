@@ -115,7 +115,7 @@ def test_approved_report_is_dispatched_and_decision_stored(approval_setup, tmp_p
         sent = _reports(mail)[0]
         assert "Báo cáo số 25/BC-UBND" in sent.subject
         docx = tmp_path / "sent.docx"
-        docx.write_bytes(sent.attachments()["report-so-25.docx"])
+        docx.write_bytes(sent.attachments()["BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay-so-25.docx"])
         header = [c.text for r in DocxDocument(str(docx)).tables[0].rows for c in r.cells]
         assert "Số: 25/BC-UBND" in header and "Sơn Tây, ngày 05 tháng 4 năm 2022" in header
         assert sorted(m.rcpt[0] for m in mail.received if m not in _reports(mail)) == [
@@ -269,4 +269,4 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
         out = publish()
         assert out["status"] == "approved" and out["sent"] == 6 and len(_reports(mail)) == 6
         assert out["number"] == "25" and out["signed_on"] == dt.date(2022, 4, 5)
-        assert "report-so-25.docx" in _reports(mail)[0].attachments()
+        assert "BC-CCHC-Quy-I-2022-UBND-huyen-Son-Tay-so-25.docx" in _reports(mail)[0].attachments()
