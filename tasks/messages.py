@@ -58,6 +58,37 @@ def _office_addressee(person: Person) -> str:
     return position(person.title, person.name)
 
 
+def _to_unit(
+    rt: Runtime,
+    kind: NoticeKind,
+    *,
+    unit_code: str,
+    period: Period,
+    intent: str,
+    context: dict,
+    attachments: Sequence[str] = (),
+    force_tag: str | None = None,
+) -> Notice:
+    """A notice to a unit's registered contacts about one period: keyed
+    `<kind>:<report>:<period>:<unit>[:<intent>]`, with `unit` and `period` in its context."""
+    unit = rt.cfg.unit_map[unit_code]
+    return build_notice(
+        rt.env,
+        rt.cfg,
+        kind,
+        key=":".join(filter(None, (kind.value, rt.report.id, period.code, unit_code, intent))),
+        recipient=unit_code,
+        contacts=unit.contacts,
+        addressee=_unit_addressee(unit),
+        report=rt.report,
+        context={"unit": unit, "period": period, **context},
+        attachments=attachments,
+        period=period.code,
+        unit=unit_code,
+        force_tag=force_tag,
+    )
+
+
 # ---- request -----------------------------------------------------------------------------
 
 
@@ -73,30 +104,22 @@ def request_notice(
     force_tag: str | None = None,
 ) -> Notice:
     """A unit is asked for its figures, its pre-filled form attached."""
-    unit = rt.cfg.unit_map[unit_code]
     form = Path(form_path)
-    return build_notice(
-        rt.env,
-        rt.cfg,
+    return _to_unit(
+        rt,
         NoticeKind.REQUEST,
-        key=f"request:{rt.report.id}:{period.code}:{unit.code}",
-        recipient=unit.code,
-        contacts=unit.contacts,
-        addressee=_unit_addressee(unit),
-        report=rt.report,
+        unit_code=unit_code,
+        period=period,
+        intent="",
         context={
-            "unit": unit,
-            "period": period,
             "deadline": vnformat.date(last_day(deadline)),
             "overdue": now >= deadline,
             "window_start": vnformat.date(window[0]),
             "window_end": vnformat.date(window[1]),
             "form_name": form.name,
-            "indicators": rt.cfg.indicators_of(rt.report, unit.code),
+            "indicators": rt.cfg.indicators_of(rt.report, unit_code),
         },
         attachments=[str(form.resolve())],
-        period=period.code,
-        unit=unit.code,
         force_tag=force_tag,
     )
 
@@ -130,22 +153,16 @@ def rejection_notice(
 ) -> Notice:
     """What is wrong with a version: the first findings and a count of the rest, so a file
     with a hundred thousand mistakes is still a short mail. It is the version's receipt."""
-    unit = rt.cfg.unit_map[unit_code]
     views = [_finding_view(f) for f in findings]
     errors = [f for f in views if f["severity"] == "error"]
     warnings = [f for f in views if f["severity"] != "error"]
-    return build_notice(
-        rt.env,
-        rt.cfg,
+    return _to_unit(
+        rt,
         NoticeKind.REJECTION,
-        key=f"rejection:{rt.report.id}:{period.code}:{unit_code}:v{version}",
-        recipient=unit_code,
-        contacts=unit.contacts,
-        addressee=_unit_addressee(unit),
-        report=rt.report,
+        unit_code=unit_code,
+        period=period,
+        intent=f"v{version}",
         context={
-            "unit": unit,
-            "period": period,
             "version": int(version),
             "file_name": file_name,
             "received": vnformat.moment(received),
@@ -156,8 +173,6 @@ def rejection_notice(
             "deadline": vnformat.date(last_day(deadline)),
             "overdue": received >= deadline,
         },
-        period=period.code,
-        unit=unit_code,
     )
 
 
@@ -174,19 +189,13 @@ def unreadable_notice(
 ) -> Notice:
     """A file bearing the unit's name could not be read: told to the unit's registered
     contacts (not to whoever sent the file), once per file content."""
-    unit = rt.cfg.unit_map[unit_code]
-    return build_notice(
-        rt.env,
-        rt.cfg,
+    return _to_unit(
+        rt,
         NoticeKind.UNREADABLE,
-        key=f"unreadable:{rt.report.id}:{period.code}:{unit_code}:{sha256[:16]}",
-        recipient=unit_code,
-        contacts=unit.contacts,
-        addressee=_unit_addressee(unit),
-        report=rt.report,
+        unit_code=unit_code,
+        period=period,
+        intent=sha256[:16],
         context={
-            "unit": unit,
-            "period": period,
             "file_name": file_name,
             "received": vnformat.moment(received),
             "reason": reason,
@@ -194,8 +203,6 @@ def unreadable_notice(
             "deadline": vnformat.date(last_day(deadline)),
             "overdue": received >= deadline,
         },
-        period=period.code,
-        unit=unit_code,
     )
 
 
@@ -241,19 +248,13 @@ def receipt_notice(
 ) -> Notice:
     """A valid version was recorded: when it came, its number, and the figures as recorded
     (with any warning), so the unit sees what the office will use. Once per version."""
-    unit = rt.cfg.unit_map[unit_code]
-    return build_notice(
-        rt.env,
-        rt.cfg,
+    return _to_unit(
+        rt,
         NoticeKind.RECEIPT,
-        key=f"receipt:{rt.report.id}:{period.code}:{unit_code}:v{version}",
-        recipient=unit_code,
-        contacts=unit.contacts,
-        addressee=_unit_addressee(unit),
-        report=rt.report,
+        unit_code=unit_code,
+        period=period,
+        intent=f"v{version}",
         context={
-            "unit": unit,
-            "period": period,
             "version": int(version),
             "file_name": file_name,
             "received": vnformat.moment(received),
@@ -262,8 +263,6 @@ def receipt_notice(
             "figures": recorded_figures(rt.cfg.indicators_of(rt.report, unit_code), values),
             "warnings": [_finding_view(f) for f in findings][:MAX_FINDINGS_IN_MESSAGE],
         },
-        period=period.code,
-        unit=unit_code,
     )
 
 
