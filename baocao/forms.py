@@ -738,7 +738,32 @@ def _parse_ref(ref: str) -> tuple[int, int] | None:
     return int(m[2]) - 1, col - 1
 
 
-class _SheetScan:
+class _UsedArea:
+    """What both sheet scanners share: the used area and the limits it must stay within.
+    Subclasses set `limits`, `file`, `sheet`, `cells` and the bounds `lo_r, hi_r, lo_c, hi_c`."""
+
+    def _used(self, r: int, c: int, rows: int = 1, cols: int = 1) -> None:
+        """Count a block of used cells (ODS repeats rows and columns) and refuse one that
+        lies outside the limits; the used area grows to include it."""
+        limits = self.limits
+        last_r, last_c = r + rows - 1, c + cols - 1
+        self.cells += rows * cols
+        if last_r >= limits.max_rows or last_c >= limits.max_columns:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(last_c)}{last_r + 1}, "
+                f"ngoài vùng biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} "
+                "cột) / a cell far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        if self.cells > limits.max_cells:
+            raise FormError(
+                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
+                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
+            )
+        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, last_r)
+        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, last_c)
+
+
+class _SheetScan(_UsedArea):
     """One pass over a sheet's XML with the positions calamine gives cells (a row without `r`
     follows the previous one, a cell without `r` the previous cell): the extent of the cells
     holding a value, refused past the limits as soon as it is seen, the formula cells
@@ -848,23 +873,6 @@ class _SheetScan:
                     self.formula_no_value.add(self.cell)
             self.cell = None
 
-    def _used(self, r: int, c: int) -> None:
-        limits = self.limits
-        self.cells += 1
-        if r >= limits.max_rows or c >= limits.max_columns:
-            raise FormError(
-                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(c)}{r + 1}, ngoài vùng "
-                f"biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} cột) / a cell "
-                "far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
-            )
-        if self.cells > limits.max_cells:
-            raise FormError(
-                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
-                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
-            )
-        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, r)
-        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, c)
-
 
 def inspect_ods(path: Path, limits: ReadLimits) -> None:
     """The same for an OpenDocument sheet (LibreOffice): the zip, then content.xml's tables,
@@ -879,7 +887,7 @@ def inspect_ods(path: Path, limits: ReadLimits) -> None:
             scan.run(fh)
 
 
-class _OdsScan:
+class _OdsScan(_UsedArea):
     """Rows and cells of every table with their repeat counts: the extent of the cells that
     hold a value (a value type, a formula or text), refused past the limits."""
 
@@ -934,24 +942,6 @@ class _OdsScan:
                 col, span, rows = self.cell
                 self._used(self.row, col, rows, span)
             self.cell = None
-
-    def _used(self, r: int, c: int, rows: int, cols: int) -> None:
-        limits = self.limits
-        last_r, last_c = r + rows - 1, c + cols - 1
-        self.cells += rows * cols
-        if last_r >= limits.max_rows or last_c >= limits.max_columns:
-            raise FormError(
-                f"{self.file}: sheet {self.sheet} có ô ở {_col_letter(last_c)}{last_r + 1}, "
-                f"ngoài vùng biểu mẫu (tối đa {_n(limits.max_rows)} dòng, {limits.max_columns} "
-                "cột) / a cell far outside the form; chép số liệu vào biểu mẫu gốc rồi gửi lại"
-            )
-        if self.cells > limits.max_cells:
-            raise FormError(
-                f"{self.file}: sheet {self.sheet} có hơn {_n(limits.max_cells)} ô có dữ liệu / "
-                "too many cells; chép số liệu vào biểu mẫu gốc rồi gửi lại"
-            )
-        self.lo_r, self.hi_r = min(self.lo_r, r), max(self.hi_r, last_r)
-        self.lo_c, self.hi_c = min(self.lo_c, c), max(self.hi_c, last_c)
 
     def _close_table(self) -> None:
         if self.hi_r >= 0:
