@@ -162,7 +162,7 @@ class MailServer:
         return expand_env(self.host), expand_env(self.user), expand_env(self.password_template)
 
 
-def _query(text: str) -> dict[str, str]:
+def url_query(text: str) -> dict[str, str]:
     """Query parameters, lower-case names, %-decoded but `+` kept (plus addresses)."""
     out = {}
     for pair in filter(None, text.split("&")):
@@ -184,7 +184,7 @@ def parse_mail_url(url: str) -> MailServer:
             f"BAOCAO_MAIL_URL: '{scheme}://' không dùng được; dùng mailto://, mailtos://, "
             "smtp:// hoặc smtps:// / use one of these schemes"
         )
-    q = _query(parts.query)
+    q = url_query(parts.query)
     mode = (q.get("mode") or SCHEME_MODE[scheme]).lower()
     if mode not in MODES:
         raise MailUrlError(

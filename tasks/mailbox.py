@@ -54,7 +54,7 @@ from baocao.config import Contact
 from baocao.db import session_scope
 from baocao.errors import SetupError
 from baocao.faults import checkpoint
-from baocao.mailer import MailUrlError, make_ssl_context, parse_mail_url
+from baocao.mailer import MailUrlError, make_ssl_context, parse_mail_url, url_query
 from baocao.models import Outcome
 from baocao.notices import NoticeKind, build_notice
 from baocao.periods import Period, as_vn
@@ -114,10 +114,7 @@ def parse_imap_url(url: str, *, processed: str = "baocao-processed", timeout: fl
             f"BAOCAO_IMAP_URL: '{scheme}://' không dùng được; dùng imaps:// (TLS) hoặc imap:// "
             "/ use imaps:// or imap://"
         )
-    query = {
-        unquote(k).lower(): unquote(v)
-        for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
-    }
+    query = url_query(parts.query)
     mode = (query.get("mode") or SCHEME_MODE[scheme]).lower()
     if mode not in MODES:
         raise MailboxError(
