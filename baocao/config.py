@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 CODE = r"^[A-Za-z0-9_-]+$"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: ×2
 
 
 class ConfigError(Exception):
@@ -260,32 +261,6 @@ class Approval(_Model):
         return next((a for a in self.approvers if a.key == key), None)
 
 
-class ReportDef(_Model):
-    id: str = Field(pattern=CODE)
-    name: str
-    period_kind: Literal["Q", "H", "Y"] = "Q"
-    symbol: str = "BC-UBND"
-    title: str  # Jinja: "Kết quả ... {{ period.label }} ..."
-    preamble: str = ""
-    indicators: tuple[Indicator, ...] = Field(min_length=1)
-    sum_rules: tuple[SumRule, ...] = ()
-    not_above_rules: tuple[NotAboveRule, ...] = ()
-    derived: tuple[Derived, ...] = ()
-    plans: dict[int, dict[str, float]] = {}
-    sections: tuple[Section, ...] = Field(min_length=1)
-    footnotes: dict[int, str] = {}
-    closing: str = ""
-    recipients: tuple[Recipient, ...] = Field(min_length=1)
-    signer: Signer
-    layout: Layout = Layout()
-    approval: Approval = Approval()
-    contact_person: ContactPerson | None = None  # this report's own, instead of body.yaml's
-
-    @property
-    def indicator_map(self) -> dict[str, Indicator]:
-        return {i.code: i for i in self.indicators}
-
-
 class Reminders(_Model):
     """Who is reminded when, in working days around the units' deadline. The steps and the
     escalation are the district's decision: no default stands in for a missing key."""
@@ -312,6 +287,34 @@ class Schedule(_Model):
     reminders: Reminders
     approval_required: bool = False
     approval_timeout_hours: float = Field(72, gt=0)
+
+
+class ReportDef(_Model):
+    id: str = Field(pattern=CODE)
+    name: str
+    period_kind: Literal["Q", "H", "Y"] = "Q"
+    symbol: str = "BC-UBND"
+    title: str  # Jinja: "Kết quả ... {{ period.label }} ..."
+    preamble: str = ""
+    indicators: tuple[Indicator, ...] = Field(min_length=1)
+    sum_rules: tuple[SumRule, ...] = ()
+    not_above_rules: tuple[NotAboveRule, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    plans: dict[int, dict[str, float]] = {}
+    sections: tuple[Section, ...] = Field(min_length=1)
+    footnotes: dict[int, str] = {}
+    closing: str = ""
+    recipients: tuple[Recipient, ...] = Field(min_length=1)
+    signer: Signer
+    layout: Layout = Layout()
+    approval: Approval = Approval()
+    contact_person: ContactPerson | None = None  # this report's own, instead of body.yaml's
+    # its own dates: schedule.yaml's, with the keys the report's `schedule:` sets instead
+    schedule: Schedule | None = None
+
+    @property
+    def indicator_map(self) -> dict[str, Indicator]:
+        return {i.code: i for i in self.indicators}
 
 
 class Config(_Model):
@@ -344,14 +347,16 @@ class Config(_Model):
         if report_id is None:
             if len(self.reports) != 1:
                 raise ConfigError(
-                    f"several reports in {self.root}/reports: name one of {sorted(self.reports)}"
+                    f"cấu hình có {len(self.reports)} báo cáo, hãy chọn một (--report, tham số "
+                    f"report): {', '.join(sorted(self.reports))} / several reports: name one"
                 )
             return next(iter(self.reports.values()))
         try:
             return self.reports[report_id]
         except KeyError:
             raise ConfigError(
-                f"no report '{report_id}' in {self.root}/reports; have {sorted(self.reports)}"
+                f"không có báo cáo '{report_id}' trong {self.root}/reports; có: "
+                f"{', '.join(sorted(self.reports))} / no such report"
             ) from None
 
     def contact_for(self, report: ReportDef | None = None) -> ContactPerson:
@@ -380,7 +385,7 @@ class _Units(_Model):
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file missing; every config folder needs it") from None
     except yaml.YAMLError as exc:
@@ -390,12 +395,13 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _parse(model: type[BaseModel], path: Path, data: dict):
+def _parse(model: type[BaseModel], path: Path, data: dict, prefix: str = ""):
+    """`data` as a `model`; a mistake names `path` and the key (under `prefix`)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top)"
+        key = prefix + (".".join(str(p) for p in err["loc"]) or "(top)")
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise ConfigError(f"{path}: key `{key}`: {_message(err)}{more}") from None
 
@@ -522,6 +528,37 @@ def _figure_refs(tree: nodes.Template) -> list[tuple[str, str]]:
     return refs
 
 
+def _merged(base: dict, override: dict) -> dict:
+    """`base` with `override`'s keys instead, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            value = _merged(base[key], value)
+        out[key] = value
+    return out
+
+
+def _schedule(data: dict, body: Body, path: Path, prefix: str = "") -> Schedule:
+    """A validated schedule: the office's (schedule.yaml) or a report's own (its `schedule:`
+    keys over the office's), mistakes named in `path` under `prefix`."""
+    schedule = _parse(Schedule, path, data, prefix)
+    if (
+        schedule.report_deadline_working_days_after_cutoff
+        < schedule.unit_deadline_working_days_after_cutoff
+    ):
+        raise ConfigError(
+            f"{path}: key `{prefix}report_deadline_working_days_after_cutoff`: the report "
+            "cannot be due before its units' figures"
+        )
+    for target in schedule.reminders.escalate_to:
+        if target != "head" and target not in body.offices:
+            raise ConfigError(
+                f"{path}: key `{prefix}reminders.escalate_to`: '{target}' is neither "
+                f"`head` nor an office of body.yaml ({', '.join(body.offices) or 'none defined'})"
+            )
+    return schedule
+
+
 def load_config(root: Path | str) -> Config:
     """Read and validate a config folder; raise ConfigError naming file, key and problem."""
     root = Path(root)
@@ -534,36 +571,25 @@ def load_config(root: Path | str) -> Config:
         if u.code in unit_map:
             raise ConfigError(f"{root / 'units.yaml'}: unit code '{u.code}' appears twice")
         unit_map[u.code] = u
-    schedule = _parse(Schedule, root / "schedule.yaml", _read_yaml(root / "schedule.yaml"))
-    if (
-        schedule.report_deadline_working_days_after_cutoff
-        < schedule.unit_deadline_working_days_after_cutoff
-    ):
-        raise ConfigError(
-            f"{root / 'schedule.yaml'}: key `report_deadline_working_days_after_cutoff`: the "
-            "district's report cannot be due before its units' figures"
-        )
-    for target in schedule.reminders.escalate_to:
-        if target != "head" and target not in body.offices:
-            raise ConfigError(
-                f"{root / 'schedule.yaml'}: key `reminders.escalate_to`: '{target}' is neither "
-                f"`head` nor an office of body.yaml ({', '.join(body.offices) or 'none defined'})"
-            )
+    office_schedule = _read_yaml(root / "schedule.yaml")
+    schedule = _schedule(office_schedule, body, root / "schedule.yaml")
     reports: dict[str, ReportDef] = {}
-    paths: dict[str, Path] = {}
     for path in sorted((root / "reports").glob("*.yaml")):
-        report = _parse(ReportDef, path, _read_yaml(path))
+        data = _read_yaml(path)
+        own = data.pop("schedule", None) or {}
+        if not isinstance(own, dict):
+            raise ConfigError(f"{path}: key `schedule`: expected a mapping of schedule.yaml's keys")
+        report = _parse(ReportDef, path, data)
+        if report.id in reports:
+            raise ConfigError(f"{path}: key `id`: report '{report.id}' is defined twice")
         _check_report(unit_map, report, path)
-        reports[report.id] = report
-        paths[report.id] = path
+        report_schedule = _schedule(_merged(office_schedule, own), body, path, "schedule.")
+        if report_schedule.approval_required and not report.approval.approvers:
+            raise ConfigError(
+                f"{path}: key `approval.approvers`: approval_required is true but no one may "
+                "approve; name at least one approver with a contact"
+            )
+        reports[report.id] = report.model_copy(update={"schedule": report_schedule})
     if not reports:
         raise ConfigError(f"{root / 'reports'}: no report definition (*.yaml) found")
-    if schedule.approval_required:
-        for report_id, report in reports.items():
-            path = paths[report_id]
-            if not report.approval.approvers:
-                raise ConfigError(
-                    f"{path}: key `approval.approvers`: schedule.yaml has approval_required: "
-                    "true but no one may approve; name at least one approver with a contact"
-                )
     return Config(root=root, body=body, units=units, schedule=schedule, reports=reports)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment
 from sqlalchemy import Engine
 
-from baocao.config import Config, ConfigError, ReportDef, load_config
+from baocao.config import Config, ConfigError, ReportDef, Schedule, load_config
 from baocao.db import open_store
 from baocao.settings import Settings, get_settings
 from baocao.templating import make_env
@@ -16,11 +16,36 @@ from baocao.templating import make_env
 
 @dataclass(frozen=True)
 class Runtime:
+    """One run's settings, config, store and templates, about one report or all of them.
+
+    `report_id` names the report a run is about; None means every report of the config
+    (intake, reminders, the calendar), and then `report` is the config's only one, or a
+    one-line error asking to name one."""
+
     settings: Settings
     cfg: Config
-    report: ReportDef
     engine: Engine
     env: Environment
+    report_id: str | None = None
+
+    @property
+    def report(self) -> ReportDef:
+        return self.cfg.report(self.report_id)
+
+    @property
+    def reports(self) -> list[ReportDef]:
+        """The report named, or every report of the config."""
+        return [self.report] if self.report_id else list(self.cfg.reports.values())
+
+    @property
+    def schedule(self) -> Schedule:
+        """The report's dates and reminder policy (schedule.yaml, with its own keys)."""
+        return self.report.schedule or self.cfg.schedule
+
+    def for_report(self, report_id: str) -> Runtime:
+        """The same run about one report (checked: an unknown id is a one-line error)."""
+        self.cfg.report(report_id)
+        return replace(self, report_id=report_id)
 
 
 def allowed_config_dir(config_dir: str | Path, settings: Settings) -> Path:
@@ -62,7 +87,7 @@ def build_runtime(
     return Runtime(
         settings=settings,
         cfg=cfg,
-        report=cfg.report(report_id),
+        report_id=cfg.report(report_id).id if report_id else None,
         engine=open_store(settings),
         env=make_env(settings.templates_dir, fallback),
     )

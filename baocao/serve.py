@@ -270,7 +270,7 @@ def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_mi
     from tasks.schedule import deployment_times, rrule_with_dates
 
     rt = build_runtime(config_dir)
-    times = deployment_times(now.date(), rt.report.period_kind, rt.cfg.schedule)
+    times = deployment_times(now.date(), rt.report.period_kind, rt.schedule)
     tz = rt.settings.timezone
     params = {"config_dir": config_dir} if config_dir else {}
 

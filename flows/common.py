@@ -20,6 +20,10 @@ from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period, select_units
 from tasks.status import outbox_frame, period_status
 
+REPORT_HELP = (
+    "Báo cáo / report id, e.g. cchc-quarterly (blank: the config's only report; for intake "
+    "and reminders: every report)"
+)
 PERIOD_HELP = "Kỳ báo cáo / period, e.g. 2022-Q1 (blank: the one the schedule points at)"
 UNITS_HELP = "Mã đơn vị / unit codes, e.g. ['NV','TCKH'] (blank: all units)"
 FORCE_HELP = "Gửi lại cả thư đã gửi / resend even what was already sent"
@@ -58,15 +62,16 @@ def user_errors_fail(fn: F) -> F:
 
 
 def start(
-    config_dir: str, as_of: str, units: list[str] | None = None
+    config_dir: str, as_of: str, units: list[str] | None = None, report: str = ""
 ) -> tuple[Runtime, dt.datetime]:
     """Runtime and the run's clock (`as_of`, or now in Asia/Ho_Chi_Minh). Blank parameters
     (what the UI's form sends for "not set") mean the defaults. Every parameter is checked
     here, before any task runs: `as_of`, the config, the store and the `units` asked for
-    (unknown codes are a ValueError naming the known ones)."""
+    (unknown codes are a ValueError naming the known ones) and the `report` (blank: every
+    report; `rt.report` then asks to name one when the config has several)."""
     quiet_user_errors_in_logs()  # a mistake inside a task: its one line, not a traceback
     now = parse_moment(as_of) or now_vn()
-    rt = build_runtime(config_dir or None)
+    rt = build_runtime(config_dir or None, report or None)
     if units:
         select_units(rt.cfg, rt.report, units)
     return rt, now
@@ -81,7 +86,7 @@ def pick_period(rt: Runtime, period: str, now: dt.datetime) -> Period:
                 f"period {p.code} is not a '{rt.report.period_kind}' period of {rt.report.id}"
             )
         return p
-    return collecting_period(now.date(), rt.report.period_kind, rt.cfg.schedule)
+    return collecting_period(now.date(), rt.report.period_kind, rt.schedule)
 
 
 def log_force(force: bool, what: str) -> str | None:

@@ -10,6 +10,7 @@ from flows.common import (
     CONFIG_HELP,
     FORCE_HELP,
     PERIOD_HELP,
+    REPORT_HELP,
     UNITS_HELP,
     log_force,
     pick_period,
@@ -23,6 +24,7 @@ from tasks.notify import deliver_outbox_task
 @flow(name="open-period", log_prints=False)
 @user_errors_fail
 def open_period(
+    report: str = Field("", description=REPORT_HELP),
     period: str = Field("", description=PERIOD_HELP),
     units: list[str] = Field([], description=UNITS_HELP),
     force: bool = Field(False, description=FORCE_HELP),
@@ -30,7 +32,7 @@ def open_period(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Create the period's collection requests and send them with their forms."""
-    rt, now = start(config_dir, as_of, units)
+    rt, now = start(config_dir, as_of, units, report)
     p = pick_period(rt, period, now)
     tag = log_force(force, f"requests of {p.code}")
     opened = open_period_task(rt, p, units, now, tag is not None)

@@ -16,6 +16,7 @@ from flows.common import (
     CONFIG_HELP,
     FORCE_HELP,
     PERIOD_HELP,
+    REPORT_HELP,
     artifact_key,
     log_force,
     pick_period,
@@ -43,6 +44,7 @@ from tasks.render import output_names
 @flow(name="publish-report")
 @user_errors_fail
 def publish_report(
+    report: str = Field("", description=REPORT_HELP),
     period: str = Field("", description=PERIOD_HELP),
     report_date: str = Field(
         "",
@@ -53,7 +55,7 @@ def publish_report(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Consolidate the period, render the report, send it to its recipients."""
-    rt, now = start(config_dir, as_of)
+    rt, now = start(config_dir, as_of, report=report)
     p = pick_period(rt, period, now)
     day = parse_day(report_date) or now.date()
     result = consolidate_task(rt, p)
@@ -71,7 +73,7 @@ def publish_report(
     summary["late"] = late = late_note(rt, p, day)
     if late:
         get_run_logger().warning("%s v%d: %s", p.code, row.version, late)
-    if rt.cfg.schedule.approval_required and row.status != ReportStatus.APPROVED:
+    if rt.schedule.approval_required and row.status != ReportStatus.APPROVED:
         # the approvers' one-time codes go out first: no decision counts without one
         issue_codes_task(
             rt, row, p, now_vn(), completeness=result.completeness, timeliness=result.timeliness
@@ -130,7 +132,7 @@ def wait_for_approval(rt, row, result, late: str = ""):
     try counts only with the approver's live one-time code; a wrong, used or expired code is
     logged and asked again. No valid decision in time keeps the draft."""
     log = get_run_logger()
-    hours = rt.cfg.schedule.approval_timeout_hours
+    hours = rt.schedule.approval_timeout_hours
     tries = rt.report.approval.max_tries
     prompt = approval_prompt(rt, row, result.completeness, result.timeliness, late, result)
     since = now_vn()

@@ -14,6 +14,7 @@ from flows.common import (
     CONFIG_HELP,
     FORCE_HELP,
     PERIOD_HELP,
+    REPORT_HELP,
     UNITS_HELP,
     pick_period,
     start,
@@ -32,6 +33,7 @@ Stage = Literal["all", "open", "ingest", "remind", "publish"]
 @flow(name="quarterly-cycle")
 @user_errors_fail
 def quarterly_cycle(
+    report: str = Field("", description=REPORT_HELP),
     period: str = Field("", description=PERIOD_HELP),
     stage: Stage = Field(
         "all", description="Bước cần chạy / stage: all, open, ingest, remind or publish"
@@ -42,21 +44,21 @@ def quarterly_cycle(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Open, ingest, remind and (when due) publish one period, or one stage of it."""
-    rt, now = start(config_dir, as_of, units)
+    rt, now = start(config_dir, as_of, units, report)
     p = pick_period(rt, period, now)
-    kw = {"as_of": now.isoformat(), "config_dir": config_dir}
+    kw = {"report": rt.report.id, "as_of": now.isoformat(), "config_dir": config_dir}
     out: dict = {}
     if stage in ("all", "open"):
         out["open"] = open_period(period=p.code, units=units, force=force, **kw)
     if stage in ("all", "ingest"):
-        out["ingest"] = ingest_submissions(**kw)
+        out["ingest"] = ingest_submissions(as_of=kw["as_of"], config_dir=config_dir)
     if stage in ("all", "remind"):
         out["reminders"] = send_reminders(period=p.code, units=units, force=force, **kw)
     if stage == "publish":
         out["publish"] = publish_report(period=p.code, force=force, **kw)
     elif stage == "all":
         result = consolidate_task(rt, p)
-        due = now >= period_dates(p, rt.cfg.schedule).unit_deadline
+        due = now >= period_dates(p, rt.schedule).unit_deadline
         if result.units_in == len(result.expected) or due:
             out["publish"] = publish_report(period=p.code, force=force, **kw)
         else:

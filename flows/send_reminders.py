@@ -11,6 +11,7 @@ from flows.common import (
     CONFIG_HELP,
     FORCE_HELP,
     PERIOD_HELP,
+    REPORT_HELP,
     UNITS_HELP,
     log_force,
     pick_period,
@@ -26,6 +27,7 @@ from tasks.remind import queue_reminders_task
 @flow(name="send-reminders")
 @user_errors_fail
 def send_reminders(
+    report: str = Field("", description=REPORT_HELP),
     period: str = Field("", description=PERIOD_HELP),
     units: list[str] = Field([], description=UNITS_HELP),
     force: bool = Field(False, description=FORCE_HELP),
@@ -34,7 +36,7 @@ def send_reminders(
 ) -> dict:
     """Queue today's reminder step for units without a valid submission, then send."""
     started = utcnow()
-    rt, now = start(config_dir, as_of, units)
+    rt, now = start(config_dir, as_of, units, report)
     p = pick_period(rt, period, now)
     tag = log_force(force, f"today's reminders for {p.code}")
     queued = queue_reminders_task(rt, p, now.date(), units, tag)

@@ -156,7 +156,7 @@ def issue_codes(
     own contacts, both in one transaction. Returns the outbox keys added (none on a rerun
     while the codes sent before are still good)."""
     approval = rt.report.approval
-    expires = now + dt.timedelta(hours=rt.cfg.schedule.approval_timeout_hours)
+    expires = now + dt.timedelta(hours=rt.schedule.approval_timeout_hours)
     added: list[str] = []
     for approver in approval.approvers:
         with session_scope(rt.engine) as s:
@@ -316,7 +316,7 @@ def late_note(rt: Runtime, period: Period, report_date: dt.date) -> str:
     """A line when the report is dated past the period's report deadline ("" if not)."""
     from tasks.collect import period_dates
 
-    deadline = as_vn(period_dates(period, rt.cfg.schedule).report_deadline)
+    deadline = as_vn(period_dates(period, rt.schedule).report_deadline)
     last_day = (deadline - dt.timedelta(seconds=1)).date()
     if report_date <= last_day:
         return ""

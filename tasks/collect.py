@@ -84,7 +84,7 @@ def select_units(cfg: Config, report: ReportDef, units: list[str] | None) -> lis
 def ensure_period_row(
     engine: Engine, cfg: Config, report: ReportDef, period: Period, now: dt.datetime
 ) -> ReportingPeriod:
-    dates = period_dates(period, cfg.schedule)
+    dates = period_dates(period, report.schedule or cfg.schedule)
     row = ReportingPeriod(
         report_id=report.id,
         code=period.code,
@@ -146,7 +146,7 @@ def request_notices(
     force_tag: str | None = None,
 ) -> list[Notice]:
     """One request per unit, its form attached."""
-    dates = period_dates(period, rt.cfg.schedule)
+    dates = period_dates(period, rt.schedule)
     return [
         request_notice(
             rt,
@@ -194,7 +194,7 @@ def open_period(
         "units": len(chosen),
         "new_requests": len(new),
         "queued_messages": len(queued),
-        "unit_deadline": period_dates(period, rt.cfg.schedule).unit_last_day.isoformat(),
+        "unit_deadline": period_dates(period, rt.schedule).unit_last_day.isoformat(),
     }
 
 
@@ -217,7 +217,7 @@ def form_for(rt: Runtime, unit_code: str, period: Period) -> bytes:
         period=period,
         indicators=rt.cfg.indicators_of(rt.report, unit_code),
         token=request.token if request else "",
-        deadline=period_dates(period, rt.cfg.schedule).unit_deadline,
+        deadline=period_dates(period, rt.schedule).unit_deadline,
     )
 
 

@@ -54,7 +54,7 @@ def outstanding(
     rt: Runtime, period: Period, units: list[str] | None, step: tuple[str, int]
 ) -> list[Outstanding]:
     """The chosen units without a valid submission for the period, as of `today`."""
-    dates = period_dates(period, rt.cfg.schedule)
+    dates = period_dates(period, rt.schedule)
     name, left = step
     subs, _ = load_period(rt, period)
     chosen = select_units(rt.cfg, rt.report, units)
@@ -95,8 +95,8 @@ def reminder_notices_for(
 ) -> list[Notice]:
     """Today's reminder step: one reminder per late unit and, past the escalation
     threshold, one digest per head and per office of `escalate_to`."""
-    dates = period_dates(period, rt.cfg.schedule)
-    policy = rt.cfg.schedule.reminders
+    dates = period_dates(period, rt.schedule)
+    policy = rt.schedule.reminders
     step = reminder_step(today, dates.unit_last_day, policy)
     if step is None and not force_tag:
         return []
