@@ -468,11 +468,12 @@ def serve(
         )
     table = Table("deployment", "next runs (Asia/Ho_Chi_Minh)", title=f"Prefect UI: {ui}")
     for d in deployments:
-        upcoming = [t for t in times.get(d.name, []) if t > now_vn()][:3]
+        name = f"{d.flow_name}/{d.name}"
+        upcoming = [t for t in times.get(name, []) if t > now_vn()][:3]
         when = ", ".join(t.strftime("%d/%m/%Y %H:%M") for t in upcoming) or (
-            f"every {ingest_minutes} min" if d.name == "ingest-submissions" else "on demand"
+            f"every {ingest_minutes} min" if d.flow_name == "ingest-submissions" else "on demand"
         )
-        table.add_row(d.name, when)
+        table.add_row(name, when)
     console.print(table)
     if once:
         for d in deployments:

@@ -63,21 +63,30 @@ def add_requests(session: Session, *, rows: Sequence[CollectionRequest]) -> None
     session.flush()
 
 
-def token_map(session: Session, *, report_id: str) -> dict[str, tuple[str, str]]:
-    """Request token -> (unit code, period code) of this report's requests, to recognise
-    returned forms and to let only the unit a form was issued to submit with it."""
+def token_map(
+    session: Session, *, report_ids: Sequence[str]
+) -> dict[str, tuple[str, str, str]]:
+    """Request token -> (report, unit code, period code) of these reports' requests, to
+    recognise returned forms and to let only the unit a form was issued to submit with it."""
     stmt = (
-        select(CollectionRequest.token, CollectionRequest.unit_code, ReportingPeriod.code)
+        select(
+            CollectionRequest.token,
+            ReportingPeriod.report_id,
+            CollectionRequest.unit_code,
+            ReportingPeriod.code,
+        )
         .join(ReportingPeriod, ReportingPeriod.id == CollectionRequest.period_id)
-        .where(ReportingPeriod.report_id == report_id)
+        .where(ReportingPeriod.report_id.in_(list(report_ids)))
     )
-    return {token: (unit, period) for token, unit, period in session.exec(stmt)}
+    return {token: (report, unit, period) for token, report, unit, period in session.exec(stmt)}
 
 
-def periods_by_code(session: Session, *, report_id: str) -> dict[str, ReportingPeriod]:
-    """The report's opened periods (only these accept submissions)."""
-    rows = session.exec(select(ReportingPeriod).where(ReportingPeriod.report_id == report_id))
-    return {r.code: r for r in rows}
+def periods_by_code(
+    session: Session, *, report_ids: Sequence[str]
+) -> dict[tuple[str, str], ReportingPeriod]:
+    """(report, period code) -> the opened period (only these accept submissions)."""
+    stmt = select(ReportingPeriod).where(ReportingPeriod.report_id.in_(list(report_ids)))
+    return {(r.report_id, r.code): r for r in session.exec(stmt)}
 
 
 # ---- receipts, submissions, findings ----------------------------------------------------

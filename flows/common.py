@@ -34,6 +34,15 @@ CONFIG_HELP = "Thư mục cấu hình / config folder (blank: BAOCAO_CONFIG_DIR 
 F = TypeVar("F", bound=Callable)
 
 
+def run_name() -> str:
+    """A run's name in the UI says what it is about: `cchc-quarterly 2022-Q1`, or
+    `tat-ca-bao-cao ky-hien-tai` (every report, the period each is collecting)."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    return f"{params.get('report') or 'tat-ca-bao-cao'} {params.get('period') or 'ky-hien-tai'}"
+
+
 def user_errors_fail(fn: F) -> F:
     """Under `@flow`: a user's mistake (config, period, parameter) or an unusable store, disk
     or API ends the run Failed with one line, in the run's log and as the state's message,
@@ -55,7 +64,7 @@ def user_errors_fail(fn: F) -> F:
             return Failed(message=one_line(problem), data=problem)
 
     # Prefect builds the parameter model from the annotations; resolved here, since the
-    # wrapper's module (this one) does not define names like quarterly_cycle's `Stage`.
+    # wrapper's module (this one) does not define names like reporting_cycle's `Stage`.
     wrapper.__annotations__ = typing.get_type_hints(fn, include_extras=True)
     wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
@@ -72,8 +81,12 @@ def start(
     quiet_user_errors_in_logs()  # a mistake inside a task: its one line, not a traceback
     now = parse_moment(as_of) or now_vn()
     rt = build_runtime(config_dir or None, report or None)
-    if units:
+    if units and len(rt.reports) == 1:
         select_units(rt.cfg, rt.report, units)
+    elif units:
+        known = {u for r in rt.reports for u in rt.cfg.expected_units(r)}
+        if unknown := [u for u in units if u not in known]:
+            raise ValueError(f"unknown unit code(s) {unknown}; known: {', '.join(sorted(known))}")
     return rt, now
 
 

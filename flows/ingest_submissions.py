@@ -66,8 +66,8 @@ def from_paths(rt: Runtime, paths: list[str], unit: str, now: dt.datetime) -> li
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"không thấy tệp / not found: {', '.join(missing)}")
-    if unit and unit not in rt.cfg.expected_units(rt.report):
-        raise ValueError(f"mã đơn vị '{unit}' không có trong báo cáo {rt.report.id}")
+    if unit and not any(unit in rt.cfg.expected_units(r) for r in rt.reports):
+        raise ValueError(f"mã đơn vị '{unit}' không gửi báo cáo nào / no report has this unit")
     arrivals = arrivals_from_paths([Path(p) for p in paths], unit=unit or None)
     results: list[dict] = []
     for i in range(0, len(arrivals), BATCH):
@@ -110,8 +110,9 @@ def from_folder(rt: Runtime, now: dt.datetime) -> list[dict]:
 def report(rt: Runtime, results: list[dict], now: dt.datetime, sent: dict) -> None:
     """The periods' status tables, the run's intake table and one line in the log."""
     stored = {"accepted", "rejected", "duplicate"}  # periods that exist and changed
-    for code in sorted({r["period"] for r in results if r["outcome"] in stored}):
-        publish_status_artifact(rt, Period.parse(code))
+    changed = {(r["report"], r["period"]) for r in results if r["outcome"] in stored}
+    for report_id, code in sorted(changed):
+        publish_status_artifact(rt.for_report(report_id), Period.parse(code))
     if results:
         create_table_artifact(
             key="intake-latest",

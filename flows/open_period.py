@@ -14,6 +14,7 @@ from flows.common import (
     UNITS_HELP,
     log_force,
     pick_period,
+    run_name,
     start,
     user_errors_fail,
 )
@@ -21,7 +22,7 @@ from tasks.collect import open_period_task
 from tasks.notify import deliver_outbox_task
 
 
-@flow(name="open-period", log_prints=False)
+@flow(name="open-period", flow_run_name=run_name, log_prints=False)
 @user_errors_fail
 def open_period(
     report: str = Field("", description=REPORT_HELP),

@@ -21,6 +21,7 @@ from flows.common import (
     log_force,
     pick_period,
     publish_status_artifact,
+    run_name,
     start,
     user_errors_fail,
 )
@@ -41,7 +42,7 @@ from tasks.publish import queue_report_task, render_version_task
 from tasks.render import output_names
 
 
-@flow(name="publish-report")
+@flow(name="publish-report", flow_run_name=run_name)
 @user_errors_fail
 def publish_report(
     report: str = Field("", description=REPORT_HELP),

@@ -17,14 +17,15 @@ from flows.common import (
     pick_period,
     publish_outbox_artifact,
     publish_status_artifact,
+    run_name,
     start,
     user_errors_fail,
 )
 from tasks.notify import deliver_outbox_task
-from tasks.remind import queue_reminders_task
+from tasks.remind import queue_reminders_task, reminder_scopes
 
 
-@flow(name="send-reminders")
+@flow(name="send-reminders", flow_run_name=run_name)
 @user_errors_fail
 def send_reminders(
     report: str = Field("", description=REPORT_HELP),
@@ -34,14 +35,22 @@ def send_reminders(
     as_of: str = Field("", description=AS_OF_HELP),
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
-    """Queue today's reminder step for units without a valid submission, then send."""
+    """Queue today's reminder step for units without a valid submission, then send: one
+    reminder per unit for everything it owes (every report, unless one is named)."""
     started = utcnow()
     rt, now = start(config_dir, as_of, units, report)
-    p = pick_period(rt, period, now)
-    tag = log_force(force, f"today's reminders for {p.code}")
-    queued = queue_reminders_task(rt, p, now.date(), units, tag)
-    sent = deliver_outbox_task(rt, kinds=["reminder"], period_code=p.code)
-    publish_outbox_artifact(rt, p, "reminder", since=started)
-    publish_status_artifact(rt, p)
-    get_run_logger().info("%s: %d reminder(s) queued; delivery %s", p.code, len(queued), sent)
-    return {"period": p.code, "queued": len(queued), **sent}
+    if period:
+        scopes = [(rt.report.id, pick_period(rt, period, now))]
+    else:
+        scopes = reminder_scopes(rt, now.date())
+    what = ", ".join(f"{r} {p.code}" for r, p in scopes) or "no opened period"
+    tag = log_force(force, f"today's reminders for {what}")
+    queued = queue_reminders_task(rt, scopes, now.date(), units, tag)
+    sent = deliver_outbox_task(rt, kinds=["reminder"])
+    for report_id, p in scopes:
+        publish_outbox_artifact(rt.for_report(report_id), p, "reminder", since=started)
+        publish_status_artifact(rt.for_report(report_id), p)
+    get_run_logger().info("%s: %d reminder(s) queued; delivery %s", what, len(queued), sent)
+    periods = {r: p.code for r, p in scopes}
+    one = next(iter(periods.values())) if len(periods) == 1 else ""
+    return {"period": one, "periods": periods, "queued": len(queued), **sent}

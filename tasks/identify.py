@@ -34,13 +34,15 @@ _NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)
 
 @dataclass
 class Group:
-    """The rows of one file that belong to one unit and period, and how we know it is theirs."""
+    """The rows of one file that belong to one unit, report and period, and how we know it
+    is theirs."""
 
     unit: str
     period: str
     credential: Credential
     rows: list[dict]
     notes: list[str] = field(default_factory=list)  # warnings told with the version
+    report: str = ""
 
 
 @dataclass
@@ -49,29 +51,42 @@ class Problem:
     message: str
     unit: str = ""
     period: str = ""
+    report: str = ""
 
 
 @dataclass(frozen=True)
 class Directory:
-    """What identification needs, built once per batch."""
+    """What identification needs, built once per batch, for every report taking files."""
 
-    tokens: dict[str, tuple[str, str]]  # token -> (unit, period)
-    periods: dict[str, ReportingPeriod]  # opened periods of the report
-    expected: frozenset[str]
+    tokens: dict[str, tuple[str, str, str]]  # token -> (report, unit, period)
+    periods: dict[tuple[str, str], ReportingPeriod]  # (report, period) -> the opened period
+    expected: dict[str, frozenset[str]]  # report -> its units
     addresses: dict[str, frozenset[str]]  # e-mail address -> units it may submit for
-    report: ReportDef
+    reports: dict[str, ReportDef]
+    owned: dict[tuple[str, str], frozenset[str]]  # (report, unit) -> its indicator codes
+
+    @property
+    def all_units(self) -> frozenset[str]:
+        return frozenset().union(*self.expected.values())
 
 
 def build_directory(rt: Runtime) -> Directory:
+    reports = {r.id: r for r in rt.reports}
     with session_scope(rt.engine) as s:
-        tokens = crud.token_map(s, report_id=rt.report.id)
-        periods = crud.periods_by_code(s, report_id=rt.report.id)
+        tokens = crud.token_map(s, report_ids=list(reports))
+        periods = crud.periods_by_code(s, report_ids=list(reports))
+    expected = {r.id: frozenset(rt.cfg.expected_units(r)) for r in reports.values()}
     return Directory(
         tokens=tokens,
         periods=periods,
-        expected=frozenset(rt.cfg.expected_units(rt.report)),
+        expected=expected,
         addresses=unit_addresses(rt.cfg),
-        report=rt.report,
+        reports=reports,
+        owned={
+            (r, u): frozenset(i.code for i in rt.cfg.indicators_of(reports[r], u))
+            for r, units in expected.items()
+            for u in units
+        },
     )
 
 
@@ -94,9 +109,12 @@ def identify(
     meta = parsed.meta
     token = (meta.get("token") or "").strip()
     if token and token in d.tokens:
-        unit, period = d.tokens[token]
-        tagged = {(unit, period): [{**r, "unit": unit, "period": period} for r in parsed.rows]}
-        credential: dict[tuple[str, str], Credential] = {(unit, period): Credential.TOKEN}
+        report, unit, period = d.tokens[token]
+        rows = [{**r, "unit": unit, "period": period} for r in parsed.rows]
+        tagged = {(report, unit, period): rows}
+        credential: dict[tuple[str, str, str], Credential] = {
+            (report, unit, period): Credential.TOKEN
+        }
     else:
         if parsed.rows and all(r.get("unit") for r in parsed.rows):
             tagged = {}
@@ -117,25 +135,46 @@ def identify(
                     "gửi kèm thư yêu cầu (biểu mẫu có mã riêng của đơn vị) rồi gửi lại.",
                 )
             ]
+        tagged = {(_report_of(u, p, rows, d), u, p): rows for (u, p), rows in tagged.items()}
         credential = {}
         for key, rows in tagged.items():
             row_tokens = {str(r.get("token") or "").strip() for r in rows} - {""}
             if row_tokens and all(d.tokens.get(t) == key for t in row_tokens):
                 credential[key] = Credential.TOKEN
-            elif arrival.sender and key[0] in d.addresses.get(arrival.sender.lower(), ()):
+            elif arrival.sender and key[1] in d.addresses.get(arrival.sender.lower(), ()):
                 credential[key] = Credential.SENDER
-            elif arrival.vouched_unit and arrival.vouched_unit == key[0]:
+            elif arrival.vouched_unit and arrival.vouched_unit == key[1]:
                 credential[key] = Credential.OPERATOR
     groups: list[Group] = []
     problems: list[Problem] = []
-    for (unit, period), rows in tagged.items():
-        problem = _check_group(unit, period, credential.get((unit, period)), token, arrival, d)
+    for (report, unit, period), rows in tagged.items():
+        key = (report, unit, period)
+        problem = _check_group(report, unit, period, credential.get(key), token, d)
         if problem:
             problems.append(problem)
         else:
             notes = _sender_notes(unit, arrival, d)
-            groups.append(Group(unit, period, credential[(unit, period)], rows, notes))
+            groups.append(Group(unit, period, credential[key], rows, notes, report=report))
     return groups, problems
+
+
+def _report_of(unit: str, period: str, rows: list[dict], d: Directory) -> str:
+    """The report a file's rows are for, when its form code does not say: the one report of
+    the unit whose period kind matches and whose indicators the rows fill; "" when none or
+    several fit (`_check_group` then says which)."""
+    try:
+        kind = Period.parse(period).kind
+    except PeriodError:
+        return ""
+    codes = {str(r.get("indicator", "")) for r in rows} - {""}
+    fits = [
+        rid
+        for rid, report in d.reports.items()
+        if unit in d.expected[rid]
+        and report.period_kind == kind
+        and (not codes or codes & d.owned.get((rid, unit), frozenset()))
+    ]
+    return fits[0] if len(fits) == 1 else ""
 
 
 def _sender_notes(unit: str, arrival: Arrival, d: Directory) -> list[str]:
@@ -152,17 +191,18 @@ def _sender_notes(unit: str, arrival: Arrival, d: Directory) -> list[str]:
 
 
 def _check_group(
+    report_id: str,
     unit: str,
     period: str,
     credential: Credential | None,
     token: str,
-    arrival: Arrival,
     d: Directory,
 ) -> Problem | None:
-    if unit not in d.expected:
+    if unit not in d.all_units:
+        names = ", ".join(r.name for r in d.reports.values())
         return Problem(
             Outcome.UNIDENTIFIED,
-            f"Mã đơn vị '{unit}' không có trong danh sách đơn vị báo cáo {d.report.name}; "
+            f"Mã đơn vị '{unit}' không có trong danh sách đơn vị báo cáo {names}; "
             "hãy dùng biểu mẫu đã gửi kèm thư yêu cầu.",
             unit,
             period,
@@ -171,20 +211,26 @@ def _check_group(
         p = Period.parse(period)
     except PeriodError as exc:
         return Problem(Outcome.UNIDENTIFIED, str(exc), unit, period)
-    if p.kind != d.report.period_kind:
-        return Problem(
-            Outcome.UNIDENTIFIED,
-            f"Kỳ '{period}' không phải kỳ của báo cáo {d.report.name}.",
-            unit,
-            period,
+    if not report_id:
+        mine = [r for rid, r in d.reports.items() if unit in d.expected[rid]]
+        kinds = [r for r in mine if r.period_kind == p.kind]
+        why = (
+            f"Kỳ '{period}' không phải kỳ của báo cáo nào đơn vị {unit} gửi "
+            f"({', '.join(r.name for r in mine)})."
+            if not kinds
+            else f"Không rõ tệp thuộc báo cáo nào ({', '.join(r.name for r in kinds)}): hãy "
+            "điền vào biểu mẫu đã gửi kèm thư yêu cầu của từng báo cáo."
         )
-    if p.code not in d.periods:
+        return Problem(Outcome.UNIDENTIFIED, why, unit, p.code)
+    report = d.reports[report_id]
+    if (report_id, p.code) not in d.periods:
         return Problem(
             Outcome.CLOSED_PERIOD,
-            f"Kỳ {p.label} của báo cáo {d.report.name} chưa mở hoặc không nhận số liệu; "
+            f"Kỳ {p.label} của báo cáo {report.name} chưa mở hoặc không nhận số liệu; "
             "tệp không được dùng.",
             unit,
             p.code,
+            report_id,
         )
     if credential is None:
         why = "mã biểu mẫu trong tệp không đúng" if token else "tệp không có mã biểu mẫu của đơn vị"
@@ -195,6 +241,7 @@ def _check_group(
             "điền vào biểu mẫu đã nhận kèm thư yêu cầu, hoặc gửi từ địa chỉ thư của đơn vị.",
             unit,
             p.code,
+            report_id,
         )
     return None
 
@@ -202,14 +249,17 @@ def _check_group(
 # ---- one batch --------------------------------------------------------------------------
 
 
-def named_by(file_name: str, d: Directory) -> tuple[str | None, str | None]:
-    """(unit, period) a file's name claims (`NV_2022-Q1...`), when the unit reports here and
-    the period is open; used only to tell that unit about a file it may have sent."""
+def named_by(file_name: str, d: Directory) -> tuple[str | None, str | None, str | None]:
+    """(report, unit, period) a file's name claims (`NV_2022-Q1...`), when the unit reports
+    for one report of that period kind and the period is open; used only to tell that unit
+    about a file it may have sent."""
     m = _NAME.match(file_name)
-    if not m or m["unit"].upper() not in d.expected:
-        return None, None
+    if not m or m["unit"].upper() not in d.all_units:
+        return None, None, None
+    unit = m["unit"].upper()
     try:
         code = Period.parse(m["period"].upper()).code
     except PeriodError:
-        return None, None
-    return (m["unit"].upper(), code) if code in d.periods else (None, None)
+        return None, None, None
+    report = _report_of(unit, code, [], d)
+    return (report, unit, code) if (report, code) in d.periods else (None, None, None)

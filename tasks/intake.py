@@ -80,6 +80,7 @@ class IntakeResult:
     warnings: int = 0
     message: str = ""
     arrival: str = ""
+    report: str = ""
 
 
 def arrivals_from_paths(paths: Iterable[Path], *, unit: str | None = None) -> list[Arrival]:
@@ -141,6 +142,7 @@ class _Item:
     message: str = ""
     unit: str | None = None
     period: str | None = None
+    report: str | None = None
     groups: list[Group] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     retry: bool = False
@@ -227,13 +229,14 @@ def ingest_arrivals(
                 Outcome.UNREADABLE,
                 out.error.replace(it.stored.name, it.arrival.name),
             )
-            it.unit, it.period = named_by(it.arrival.name, directory)
+            it.report, it.unit, it.period = named_by(it.arrival.name, directory)
         else:
             it.groups, it.problems = identify(out.parsed, it.arrival, directory)
             if not it.groups:
                 first = it.problems[0]
                 it.outcome, it.message = first.outcome, _join(p.message for p in it.problems)
                 it.unit, it.period = first.unit or None, first.period or None
+                it.report = first.report or None
     results = _store(rt, [it for it in items if not it.done], directory, now)
     checkpoint("ingest.stored")
     return done_before + results
@@ -257,7 +260,8 @@ def _join(texts: Iterable[str]) -> str:
 def _observations(items: list[_Item]) -> pd.DataFrame:
     records = [
         {
-            "sub": f"{n}:{g.unit}:{g.period}",
+            "sub": _sub_key(n, g),
+            "report": g.report,
             "unit": g.unit,
             "period": g.period,
             "indicator": str(r.get("indicator", "")),
@@ -270,20 +274,26 @@ def _observations(items: list[_Item]) -> pd.DataFrame:
         for g in it.groups
         for r in g.rows
     ]
-    columns = ["sub", "unit", "period", "indicator", "raw", "cell", "problem", "percent_cell"]
+    columns = ["sub", "report", "unit", "period", "indicator", "raw", "cell", "problem", "percent_cell"]
     return pd.DataFrame(records, columns=columns)
 
 
+def _sub_key(n: int, g: Group) -> str:
+    """The key of one staged submission: arrival number, report, unit, period."""
+    return f"{n}:{g.report}:{g.unit}:{g.period}"
+
+
 def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Values and findings of every staged submission, one validation per period: its
-    year's plans, and its units' figures of the period before (one query)."""
+    """Values and findings of every staged submission, one validation per report and
+    period: its year's plans, and its units' figures of the period before (one query)."""
     values, findings = [], []
-    for code, p_obs in obs.groupby("period"):
+    for (report_id, code), p_obs in obs.groupby(["report", "period"]):
+        report = rt.cfg.report(report_id)
         with session_scope(rt.engine) as s:
             units = p_obs["unit"].unique().tolist()
-            before = crud.previous_values(s, report_id=rt.report.id, period_code=code, units=units)
-        plans = rt.report.plans.get(int(code[:4]), {})
-        v, f = validate(p_obs, rt.report, rt.cfg, plans, before)
+            before = crud.previous_values(s, report_id=report_id, period_code=code, units=units)
+        plans = report.plans.get(int(code[:4]), {})
+        v, f = validate(p_obs, report, rt.cfg, plans, before)
         values.append(v)
         findings.append(f)
     return pd.concat(values), pd.concat(findings)
@@ -291,7 +301,7 @@ def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
 
 @dataclass
 class _Checked:
-    """Validation of the batch: typed values and findings by submission key `n:unit:period`."""
+    """Validation of the batch: typed values and findings by submission key (`_sub_key`)."""
 
     values: dict[str, pd.DataFrame]
     findings: dict[str, pd.DataFrame]
@@ -308,7 +318,7 @@ class _Checked:
 class _NewVersion:
     item: int  # index of the arrival in the batch
     group: Group
-    key: str  # n:unit:period
+    key: str  # `_sub_key`
     row: dict  # the submission row to insert
 
 
@@ -365,17 +375,17 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
         out += mine
     notices += [
         unreadable_notice(
-            rt,
+            rt.for_report(it.report),
             unit_code=it.unit,
             period=Period.parse(it.period),
             file_name=it.arrival.name,
             sha256=it.sha,
             reason=it.message,
             received=now,
-            deadline=d.periods[it.period].unit_deadline,
+            deadline=d.periods[(it.report, it.period)].unit_deadline,
         )
         for it in items
-        if it.outcome == Outcome.UNREADABLE and it.unit
+        if it.outcome == Outcome.UNREADABLE and it.unit and it.report
     ]
     crud.add_findings(s, findings=finding_rows)
     crud.close_receipts(s, updates=closes)
@@ -392,9 +402,10 @@ def _version_notice(rt, it: _Item, v: _NewVersion, found, values, d: Directory) 
         version=v.row["version"],
         file_name=it.arrival.name,
         received=v.row["received_at"],
-        deadline=d.periods[v.group.period].unit_deadline,
+        deadline=d.periods[(v.group.report, v.group.period)].unit_deadline,
     )
     findings = [] if found is None else found.to_dict("records")
+    rt = rt.for_report(v.group.report)
     if v.row["status"] == SubmissionStatus.REJECTED:
         return rejection_notice(rt, **common, findings=findings)
     return receipt_notice(rt, **common, late=v.row["late"], values=values, findings=findings)
@@ -405,8 +416,7 @@ def _plan_versions(
 ) -> tuple[list[_NewVersion], dict[int, list[IntakeResult]]]:
     """A version number for each new content, all units at once; content already stored
     for its unit and period (or twice in this batch) is a duplicate."""
-    period_ids = {code: d.periods[code].id for code in {g.period for _, _, g in staged}}
-    keys = [(period_ids[g.period], g.unit, it.sha) for _, it, g in staged]
+    keys = [(d.periods[(g.report, g.period)].id, g.unit, it.sha) for _, it, g in staged]
     existing = crud.existing_content(s, keys=keys)
     versions = crud.latest_versions(s, pairs=[(p, u) for p, u, _ in keys])
     new: list[_NewVersion] = []
@@ -426,15 +436,16 @@ def _plan_versions(
                         ["Tệp giống hệt một lần gửi trước; không tạo phiên bản mới.", *g.notes]
                     ),
                     arrival=it.arrival.key,
+                    report=g.report,
                 )
             )
             continue
         taken.add(key)
         version = versions.get(key[:2], 0) + 1
         versions[key[:2]] = version
-        sub_key = f"{n}:{g.unit}:{g.period}"
+        sub_key = _sub_key(n, g)
         errors, warnings = checked.counts(sub_key)
-        late = now > d.periods[g.period].unit_deadline
+        late = now > d.periods[(g.report, g.period)].unit_deadline
         row = {
             "period_id": key[0],
             "unit_code": g.unit,
@@ -460,6 +471,7 @@ def _plan_versions(
                 warnings + len(g.notes),
                 message=_join(g.notes),
                 arrival=it.arrival.key,
+                report=g.report,
             )
         )
     return new, results
@@ -474,11 +486,17 @@ def _close(it: _Item, stored: list[IntakeResult]) -> tuple[dict, list[IntakeResu
     problems = (
         it.problems
         if it.outcome is None
-        else [Problem(it.outcome, it.message, it.unit or "", it.period or "")]
+        else [Problem(it.outcome, it.message, it.unit or "", it.period or "", it.report or "")]
     )
     mine = stored + [
         IntakeResult(
-            it.arrival.name, p.outcome, p.unit, p.period, message=p.message, arrival=it.arrival.key
+            it.arrival.name,
+            p.outcome,
+            p.unit,
+            p.period,
+            message=p.message,
+            arrival=it.arrival.key,
+            report=p.report,
         )
         for p in problems
     ]

@@ -50,7 +50,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from baocao import crud, vnformat
-from baocao.config import Contact
+from baocao.config import Contact, ReportDef
 from baocao.db import session_scope
 from baocao.errors import SetupError
 from baocao.faults import checkpoint
@@ -538,6 +538,7 @@ class _Context:
     """What answers need, read once per batch."""
 
     senders: dict[str, str]
+    report: ReportDef | None  # of the period opened last, the one an answer points to
     period: Period | None
     deadline: dt.datetime | None
     forms: dict[str, Path]  # unit -> its form for the period, when still on disk
@@ -547,12 +548,13 @@ def _context(rt: Runtime) -> _Context:
     d = build_directory(rt)
     senders = registered_senders(rt)
     if not d.periods:
-        return _Context(senders, None, None, {})
+        return _Context(senders, None, None, None, {})
     row = max(d.periods.values(), key=lambda p: (p.opened_at, p.code))
     with session_scope(rt.engine) as s:
         requests = crud.requests_for(s, period_id=row.id)
     forms = {u: Path(r.form_path) for u, r in requests.items() if Path(r.form_path).is_file()}
-    return _Context(senders, Period.parse(row.code), row.unit_deadline, forms)
+    report = d.reports[row.report_id]
+    return _Context(senders, report, Period.parse(row.code), row.unit_deadline, forms)
 
 
 def _subject(subject: str) -> str:
@@ -575,11 +577,11 @@ def nothing_usable_messages(
         rt.env,
         rt.cfg,
         NoticeKind.NOTHING_USABLE,
-        key=f"nothing-usable:{rt.report.id}:{letter.key}",
+        key=f"nothing-usable:{ctx.report.id if ctx.report else '-'}:{letter.key}",
         recipient=unit.code if unit else who,
         contacts=[Contact(email=letter.sender)],
         addressee=unit.name if unit else who,
-        report=rt.report,
+        report=ctx.report,
         context={
             "period": ctx.period,
             "unit": unit,

@@ -10,6 +10,7 @@ Each step is queued under its own key, so a step is never sent twice, whatever r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pandas as pd
 from prefect import task
@@ -21,7 +22,7 @@ from baocao.db import session_scope
 from baocao.notices import Notice, queue_notices
 from baocao.periods import Period, is_working_day, working_days_between
 from baocao.runtime import Runtime
-from tasks.collect import period_dates, select_units
+from tasks.collect import collecting_period, period_dates
 from tasks.consolidate import load_period, unit_status
 from tasks.messages import Outstanding, escalation_notices, reminder_notices
 
@@ -53,11 +54,11 @@ def escalated(left: int, policy: Reminders) -> bool:
 def outstanding(
     rt: Runtime, period: Period, units: list[str] | None, step: tuple[str, int]
 ) -> list[Outstanding]:
-    """The chosen units without a valid submission for the period, as of `today`."""
+    """The report's units (of `units`, when given) without a valid submission for the period."""
     dates = period_dates(period, rt.schedule)
     name, left = step
     subs, _ = load_period(rt, period)
-    chosen = select_units(rt.cfg, rt.report, units)
+    chosen = [u for u in rt.cfg.expected_units(rt.report) if not units or u in units]
     status = unit_status(subs, rt.cfg, chosen).set_index("unit")
     with session_scope(rt.engine) as s:
         row = crud.get_period(s, report_id=rt.report.id, code=period.code)
@@ -86,29 +87,58 @@ def outstanding(
     return items
 
 
+def due_items(
+    rt: Runtime, period: Period, today: dt.date, units: list[str] | None, forced: bool
+) -> tuple[list[Outstanding], bool]:
+    """The report's late units at today's reminder step (none when today is no step, unless
+    `forced`), and whether the step escalates."""
+    dates = period_dates(period, rt.schedule)
+    policy = rt.schedule.reminders
+    step = reminder_step(today, dates.unit_last_day, policy)
+    if step is None and not forced:
+        return [], False
+    step = step or ("manual", working_days_between(today, dates.unit_last_day))
+    return outstanding(rt, period, units, step), escalated(step[1], policy)
+
+
+def reminder_scopes(rt: Runtime, today: dt.date) -> list[tuple[str, Period]]:
+    """(report, period) of every report of the run whose period being collected today has
+    been opened: the periods reminders are about when none is named."""
+    with session_scope(rt.engine) as s:
+        opened = crud.periods_by_code(s, report_ids=[r.id for r in rt.reports])
+    scopes = []
+    for report in rt.reports:
+        p = collecting_period(today, report.period_kind, report.schedule or rt.cfg.schedule)
+        if (report.id, p.code) in opened:
+            scopes.append((report.id, p))
+    return scopes
+
+
 def reminder_notices_for(
     rt: Runtime,
-    period: Period,
+    scopes: Sequence[tuple[str, Period]],
     today: dt.date,
     units: list[str] | None,
     force_tag: str | None = None,
 ) -> list[Notice]:
-    """Today's reminder step: one reminder per late unit and, past the escalation
-    threshold, one digest per head and per office of `escalate_to`."""
-    dates = period_dates(period, rt.schedule)
-    policy = rt.schedule.reminders
-    step = reminder_step(today, dates.unit_last_day, policy)
-    if step is None and not force_tag:
-        return []
-    step = step or ("manual", working_days_between(today, dates.unit_last_day))
-    items = outstanding(rt, period, units, step)
+    """Today's reminder step across reports: one reminder per late unit listing what it owes
+    to every report and, past a report's escalation threshold, one digest per head and per
+    office of its `escalate_to`."""
+    items: list[Outstanding] = []
+    escalations: dict[tuple[str, ...], list[Outstanding]] = {}
+    for report_id, period in scopes:
+        mine = rt.for_report(report_id)
+        late, escalates = due_items(mine, period, today, units, force_tag is not None)
+        items += late
+        if escalates:
+            escalations.setdefault(mine.schedule.reminders.escalate_to, []).extend(late)
     notices = reminder_notices(rt, items, force_tag=force_tag)
-    if escalated(step[1], policy):
+    for escalate_to, late in escalations.items():
         notices += escalation_notices(
             rt,
-            items,
+            late,
             today=today,
-            escalate_to=policy.escalate_to,
+            escalate_to=escalate_to,
             selection=units or None,
             force_tag=force_tag,
         )
@@ -118,13 +148,18 @@ def reminder_notices_for(
 def queue_reminders(
     rt: Runtime,
     *,
-    period: Period,
     today: dt.date,
     units: list[str] | None,
+    period: Period | None = None,
+    scopes: Sequence[tuple[str, Period]] | None = None,
     force_tag: str | None = None,
 ) -> list[str]:
-    """Queue today's reminders; returns the keys newly queued (none on a rerun)."""
-    notices = reminder_notices_for(rt, period, today, units, force_tag)
+    """Queue today's reminders for `period` of the run's report, the (report, period)
+    `scopes`, or (neither) what every report is collecting; returns the keys newly queued
+    (none on a rerun)."""
+    if scopes is None:
+        scopes = [(rt.report.id, period)] if period else reminder_scopes(rt, today)
+    notices = reminder_notices_for(rt, scopes, today, units, force_tag)
     with session_scope(rt.engine) as s:
         return queue_notices(s, notices)
 
@@ -132,10 +167,10 @@ def queue_reminders(
 @task(name="queue-reminders", cache_policy=NO_CACHE)
 def queue_reminders_task(
     rt: Runtime,
-    period: Period,
+    scopes: list[tuple[str, Period]],
     today: dt.date,
     units: list[str] | None,
     force_tag: str | None = None,
 ) -> list[str]:
-    """Queue today's reminder step for late units."""
-    return queue_reminders(rt, period=period, today=today, units=units, force_tag=force_tag)
+    """Queue today's reminder step for late units of every (report, period) scope."""
+    return queue_reminders(rt, scopes=scopes, today=today, units=units, force_tag=force_tag)

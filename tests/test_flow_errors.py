@@ -79,16 +79,16 @@ def test_bad_parameters_fail_the_run_in_one_line(prefect_harness, tmp_path, monk
 def test_a_lost_store_fails_the_cycle_in_one_line(prefect_harness, tmp_path, monkeypatch):
     """Through a subflow too: the quarterly cycle stops at once with the store's line."""
     from baocao.runtime import build_runtime
-    from flows.quarterly_cycle import quarterly_cycle
+    from flows.reporting_cycle import reporting_cycle
 
     data = tmp_path / "data"
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
     build_runtime().engine.dispose()
     (data / "baocao.sqlite").unlink()
-    state = quarterly_cycle(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
+    state = reporting_cycle(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
     _failed_cleanly(state, "baocao.sqlite", "restore it from backup")
     with pytest.raises(SetupError):
-        quarterly_cycle(period="2022-Q1", as_of="2022-03-07T08:00")
+        reporting_cycle(period="2022-Q1", as_of="2022-03-07T08:00")
     assert not (data / "baocao.sqlite").exists()
 
 

@@ -207,16 +207,17 @@ def test_bad_parameters_fail_with_a_clear_message(prefect_harness):
 
 
 def test_one_stage_rerun_does_only_that(demo_run, tmp_path, monkeypatch):
-    from flows.quarterly_cycle import quarterly_cycle
+    from flows.reporting_cycle import reporting_cycle
 
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
-        out = quarterly_cycle(
+        out = reporting_cycle(
             period="2022-Q1", stage="remind", units=["NV"], force=True, as_of="2022-04-06T09:00"
         )
         assert list(out) == ["reminders"]
         assert out["reminders"]["queued"] == 0  # NV has a valid version: never reminded
-        out = quarterly_cycle(period="2022-Q1", stage="publish", as_of="2022-04-06T09:00")
-        assert list(out) == ["publish"] and out["publish"]["new_version"] is False
+        out = reporting_cycle(period="2022-Q1", stage="publish", as_of="2022-04-06T09:00")
+        assert list(out) == ["publish"]
+        assert out["publish"]["cchc-quarterly"]["new_version"] is False
         assert mail.received == []

@@ -33,12 +33,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 AUTH = "quantri:mat-khau-thu-nghiem-dai"  # the test servers' user:password
 AUTHORIZED = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
 FOREIGN = "https://evil.example"
-DEPLOYMENTS = {
-    "open-period",
-    "send-reminders",
-    "ingest-submissions",
-    "publish-report",
-    "quarterly-cycle",
+DEPLOYMENTS = {  # flow/deployment: three per report, two for the office
+    "open-period/cchc-quarterly",
+    "publish-report/cchc-quarterly",
+    "reporting-cycle/cchc-quarterly",
+    "send-reminders/office",
+    "ingest-submissions/office",
 }
 
 
@@ -106,7 +106,7 @@ def served(server, tmp_path_factory):
         )
         try:
             _wait(
-                lambda: DEPLOYMENTS <= {d["name"] for d in _deployments(server)},
+                lambda: DEPLOYMENTS <= {d["full"] for d in _deployments(server)},
                 180,
                 f"deployments (log: {root / 'serve.log'})",
             )
@@ -130,11 +130,14 @@ def _api(method: str, url: str, anonymous: bool = False, **kwargs) -> httpx.Resp
 
 
 def _deployments(api: str) -> list[dict]:
-    return _api("POST", f"{api}/deployments/filter", json={}).json()
+    """The deployments, each with its `full` name as the UI shows it (`flow/deployment`)."""
+    flows = {f["id"]: f["name"] for f in _api("POST", f"{api}/flows/filter", json={}).json()}
+    deps = _api("POST", f"{api}/deployments/filter", json={}).json()
+    return [{**d, "full": f"{flows.get(d['flow_id'])}/{d['name']}"} for d in deps]
 
 
-def _deployment(api: str, name: str) -> dict:
-    return next(d for d in _deployments(api) if d["name"] == name)
+def _deployment(api: str, full_name: str) -> dict:
+    return next(d for d in _deployments(api) if d["full"] == full_name)
 
 
 def _run(api: str, name: str, parameters: dict) -> str:
@@ -180,7 +183,7 @@ def _code(mail: MailCatcher, address: str) -> str:
 def test_anonymous_calls_and_foreign_origins_are_refused(served):
     api = served["api"]
     assert _api("POST", f"{api}/flow_runs/filter", anonymous=True, json={}).status_code == 401
-    dep = _deployment(api, "open-period")
+    dep = _deployment(api, "open-period/cchc-quarterly")
     made = _api("POST", f"{api}/deployments/{dep['id']}/create_flow_run", anonymous=True, json={})
     assert made.status_code == 401
     wrong = {"Authorization": "Basic " + base64.b64encode(b"quantri:doan-sai-mat-khau").decode()}
@@ -204,16 +207,24 @@ def test_anonymous_calls_and_foreign_origins_are_refused(served):
 
 
 def test_deployments_have_schedules_and_described_parameters(served):
-    deps = {d["name"]: d for d in _deployments(served["api"])}
-    for name in ("open-period", "send-reminders", "publish-report"):
+    deps = {d["full"]: d for d in _deployments(served["api"])}
+    for name in (
+        "open-period/cchc-quarterly",
+        "send-reminders/office",
+        "publish-report/cchc-quarterly",
+    ):
         [schedule] = deps[name]["schedules"]
         assert schedule["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
         assert "RDATE" in schedule["schedule"]["rrule"]
-    assert deps["ingest-submissions"]["schedules"][0]["schedule"]["interval"] == 300
-    props = deps["publish-report"]["parameter_openapi_schema"]["properties"]
-    assert {"period", "report_date", "force", "as_of"} <= set(props)
+    assert deps["ingest-submissions/office"]["schedules"][0]["schedule"]["interval"] == 300
+    publish = deps["publish-report/cchc-quarterly"]
+    assert publish["parameters"]["report"] == "cchc-quarterly"  # each run names its report
+    props = publish["parameter_openapi_schema"]["properties"]
+    assert {"report", "period", "report_date", "force", "as_of"} <= set(props)
     assert "2022-Q1" in props["period"]["description"]
-    stage = deps["quarterly-cycle"]["parameter_openapi_schema"]["properties"]["stage"]
+    stage = deps["reporting-cycle/cchc-quarterly"]["parameter_openapi_schema"]["properties"][
+        "stage"
+    ]
     assert "publish" in str(stage)
 
 
@@ -221,10 +232,11 @@ def test_custom_parameter_run_does_only_that(served):
     before = len(served["mail"].received)
     run = _run(
         served["api"],
-        "open-period",
+        "open-period/cchc-quarterly",
         {"period": "2022-Q1", "units": ["TP"], "force": True, "as_of": "2022-03-08T09:00"},
     )
     assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+    assert _flow_run(served["api"], run)["name"] == "cchc-quarterly 2022-Q1"  # says what it is
     new = served["mail"].received[before:]
     assert [m.rcpt for m in new] == [["phongtuphap@sontay.quangngai.gov.vn"]]
 
@@ -237,7 +249,11 @@ def test_custom_parameter_run_does_only_that(served):
 
 
 def test_bad_parameter_is_refused_with_a_clear_message(served):
-    run = _run(served["api"], "open-period", {"period": "2022-Q9", "as_of": "2022-03-08T09:00"})
+    run = _run(
+        served["api"],
+        "open-period/cchc-quarterly",
+        {"period": "2022-Q9", "as_of": "2022-03-08T09:00"},
+    )
     assert _until(served["api"], run, {"COMPLETED", "FAILED", "CRASHED"}) == "FAILED"
     message = _flow_run(served["api"], run)["state"]["message"]
     assert "2022-Q9" in message
@@ -250,7 +266,7 @@ def test_approval_through_the_api(served):
     before = len(mail.received)
     run = _run(
         api,
-        "publish-report",
+        "publish-report/cchc-quarterly",
         {"period": "2022-Q1", "report_date": "2022-04-05", "as_of": "2022-04-05T09:00"},
     )
     assert _until(api, run, {"PAUSED", "FAILED", "CRASHED", "COMPLETED"}) == "PAUSED"
@@ -307,7 +323,7 @@ def test_browser_custom_run_from_the_ui(served, tmp_path):
 
     api = served["api"]
     ui = api.removesuffix("/api")
-    dep = _deployment(api, "publish-report")
+    dep = _deployment(api, "publish-report/cchc-quarterly")
     known = {r["id"] for r in _api("POST", f"{api}/flow_runs/filter", json={}).json()}
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
@@ -502,9 +518,9 @@ def _deploy_and_work(server: str, tmp_path: Path) -> None:
             "send-reminders",
             "ingest-submissions",
             "publish-report",
-            "quarterly-cycle",
+            "reporting-cycle",
         } <= set(deps)
-        assert deps["quarterly-cycle"]["schedules"][0]["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
+        assert deps["reporting-cycle"]["schedules"][0]["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
         run = _api(
             "POST",
             f"{server}/deployments/{deps['send-reminders']['id']}/create_flow_run",
