@@ -493,5 +493,35 @@ def serve(
             _proc.terminate()
 
 
+@app.command()
+def calendar(
+    year: Annotated[
+        int | None, typer.Argument(help="Năm / year, e.g. 2026 (mặc định: năm nay / this year)")
+    ] = None,
+    ics: Annotated[
+        Path | None,
+        typer.Option("--ics", help="Tệp .ics / the iCalendar file (default: in the data folder)"),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Lịch báo cáo / every report's opening day, units' deadline and report deadline of
+    YEAR (Tết and holidays applied), and an .ics file a calendar program subscribes to."""
+    from baocao.periods import now_vn
+    from baocao.runtime import build_runtime
+    from tasks.reporting_calendar import calendar_rows, write_calendar
+
+    rt = _run(build_runtime, _cfg(config))
+    year = year or now_vn().year
+    entries, path = _run(write_calendar, rt, year, ics)
+    rows = calendar_rows(entries)
+    table = Table(title=f"Lịch báo cáo năm {year} / reporting calendar: {rt.cfg.body.short_name}")
+    for name in rows[0] if rows else ["ngày / date"]:
+        table.add_column(name)
+    for r in rows:
+        table.add_row(*(escape(str(v)) for v in r.values()))
+    console.print(table)
+    console.print(f"iCalendar (.ics): {escape(str(path))}")
+
+
 if __name__ == "__main__":
     app()

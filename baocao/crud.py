@@ -63,9 +63,7 @@ def add_requests(session: Session, *, rows: Sequence[CollectionRequest]) -> None
     session.flush()
 
 
-def token_map(
-    session: Session, *, report_ids: Sequence[str]
-) -> dict[str, tuple[str, str, str]]:
+def token_map(session: Session, *, report_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
     """Request token -> (report, unit code, period code) of these reports' requests, to
     recognise returned forms and to let only the unit a form was issued to submit with it."""
     stmt = (

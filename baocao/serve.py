@@ -262,12 +262,14 @@ def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_mi
     (`open-period/cchc-quarterly`): `open-period`, `publish-report` and
     `reporting-cycle` once per report (named for it, its id in their parameters, dated
     schedules from its own period rules); `send-reminders` and `ingest-submissions` once for
-    the office, since a unit gets one reminder for all it owes and a file names its report."""
-    from prefect.client.schemas.schedules import IntervalSchedule, RRuleSchedule
+    the office, since a unit gets one reminder for all it owes and a file names its report;
+    `publish-calendar` refreshes the year's calendar every Monday."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
     from baocao.runtime import build_runtime
     from flows.ingest_submissions import ingest_submissions
     from flows.open_period import open_period
+    from flows.publish_calendar import publish_calendar
     from flows.publish_report import publish_report
     from flows.reporting_cycle import reporting_cycle
     from flows.send_reminders import send_reminders
@@ -328,5 +330,14 @@ def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_mi
             ],
         ),
     ]
+    deployments.append(
+        publish_calendar.to_deployment(
+            name="office",
+            description="Lịch báo cáo của năm (bảng và tệp .ics) / the year's reporting calendar",
+            parameters=common,
+            tags=["baocao"],
+            schedules=[CronSchedule(cron="0 7 * * 1", timezone=tz)],  # Mondays 07:00
+        )
+    )
     times["send-reminders/office"] = sorted(set(reminders))
     return deployments, times

@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from babel.numbers import format_decimal
 
 LOCALE = "vi_VN"
@@ -70,6 +71,11 @@ def percent(value: float | int | Decimal, decimals: int = 1) -> str:
 def date(value: dt.date) -> str:
     """`2022-02-21` -> `21/02/2022`."""
     return value.strftime("%d/%m/%Y")
+
+
+def weekday(value: dt.date) -> str:
+    """`2026-11-25` -> `Thứ Tư` (babel's `vi` day names)."""
+    return format_date(value, "EEEE", locale=LOCALE)
 
 
 def moment(value: dt.datetime) -> str:

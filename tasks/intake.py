@@ -274,7 +274,17 @@ def _observations(items: list[_Item]) -> pd.DataFrame:
         for g in it.groups
         for r in g.rows
     ]
-    columns = ["sub", "report", "unit", "period", "indicator", "raw", "cell", "problem", "percent_cell"]
+    columns = [
+        "sub",
+        "report",
+        "unit",
+        "period",
+        "indicator",
+        "raw",
+        "cell",
+        "problem",
+        "percent_cell",
+    ]
     return pd.DataFrame(records, columns=columns)
 
 

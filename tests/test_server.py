@@ -39,6 +39,7 @@ DEPLOYMENTS = {  # flow/deployment: three per report, two for the office
     "reporting-cycle/cchc-quarterly",
     "send-reminders/office",
     "ingest-submissions/office",
+    "publish-calendar/office",
 }
 
 
@@ -519,6 +520,7 @@ def _deploy_and_work(server: str, tmp_path: Path) -> None:
             "ingest-submissions",
             "publish-report",
             "reporting-cycle",
+            "publish-calendar",
         } <= set(deps)
         assert deps["reporting-cycle"]["schedules"][0]["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
         run = _api(
