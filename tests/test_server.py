@@ -414,8 +414,12 @@ def test_serve_starts_its_own_locked_server_and_keeps_its_password(tmp_path):
         assert str(path) in first and "baocao" in first and password not in first
         api = f"http://127.0.0.1:{port}/api"
         headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+        flows = {
+            f["id"]: f["name"]
+            for f in httpx.post(f"{api}/flows/filter", json={}, headers=headers).json()
+        }
         names = {
-            d["name"]
+            f"{flows[d['flow_id']]}/{d['name']}"
             for d in httpx.post(f"{api}/deployments/filter", json={}, headers=headers).json()
         }
         assert DEPLOYMENTS <= names  # registered on its own server, logged in
