@@ -409,6 +409,61 @@ def status(
 
 
 @app.command()
+def explain(
+    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    indicator: Annotated[str, typer.Argument(help="Mã chỉ tiêu / indicator code")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Nguồn của một số liệu / where a printed figure comes from: units, versions, files, cells."""
+    from baocao.periods import Period
+    from baocao.runtime import build_runtime
+    from baocao.vnformat import moment
+    from tasks.explain import explain_figure
+
+    rt = _run(build_runtime, _cfg(config))
+    found = _run(explain_figure, rt, _run(Period.parse, period), indicator)
+    if as_json:
+        json.dump(found.to_dict(), sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    stack = [(found, 0)]
+    while stack:
+        e, depth = stack.pop(0)
+        shown = e.printed or "(chưa có số liệu / no figure)"
+        measure = f" {e.measure}" if e.printed and e.measure and e.measure != "%" else ""
+        head = f"{'  ' * depth}[bold]{escape(e.label)}[/] ({e.code}): {escape(shown)}"
+        console.print(head + escape(measure), soft_wrap=True)
+        if e.formula:
+            console.print(f"{'  ' * depth}Cách tính / formula: {escape(e.formula)}", soft_wrap=True)
+        if e.note:
+            console.print(f"{'  ' * depth}{escape(e.note)}", soft_wrap=True)
+        if e.contributions:
+            table = Table(title=f"Đã gửi / units in: {e.coverage}" if e.coverage else None)
+            for name in ("đơn vị / unit", "phiên bản", "giá trị", "ô / cell", "tệp / file"):
+                table.add_column(name)
+            table.add_column("SHA-256", no_wrap=True)
+            table.add_column("nhận lúc / received")
+            table.add_column("xác thực / via")
+            for c in e.contributions:
+                table.add_row(
+                    escape(f"{c.name} ({c.unit})"),
+                    str(c.version),
+                    escape(c.value),
+                    escape(c.cell),
+                    escape(c.file_name),
+                    c.sha256,
+                    moment(c.received_at),
+                    escape(f"{c.credential}/{c.source}" + (f" {c.sender}" if c.sender else "")),
+                )
+            console.print(table)
+        if e.missing:
+            names = ", ".join(f"{m.name} ({m.unit})" for m in e.missing)
+            console.print(f"[yellow]Chưa gửi / not in:[/] {escape(names)}", soft_wrap=True)
+        stack[:0] = [(p, depth + 1) for p in e.parts]
+
+
+@app.command()
 def form(
     unit: Annotated[str, typer.Argument(help="Unit code, e.g. TCKH")],
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
