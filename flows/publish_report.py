@@ -192,10 +192,14 @@ def version_state(rt: Runtime, row: RenderedReport, period: Period) -> str:
 
 
 def report_deliveries(rt: Runtime, row: RenderedReport, period: Period) -> tuple[int, int]:
-    """(sent, queued) report messages of this version."""
+    """(reached, addressed): recipients this version reached, of those it was queued for
+    (a forced resend counts a recipient once)."""
     prefix = f"report:{rt.report.id}:{period.code}:v{row.version}:"
     with session_scope(rt.engine) as s:
-        statuses = s.exec(
-            select(OutboxMessage.status).where(OutboxMessage.key.startswith(prefix))
+        rows = s.exec(
+            select(OutboxMessage.recipient, OutboxMessage.address, OutboxMessage.status).where(
+                OutboxMessage.key.startswith(prefix)
+            )
         ).all()
-    return sum(st == DeliveryStatus.SENT.value for st in statuses), len(statuses)
+    reached = {(r, a) for r, a, st in rows if st == DeliveryStatus.SENT.value}
+    return len(reached), len({(r, a) for r, a, _ in rows})
