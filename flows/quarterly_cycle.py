@@ -1,6 +1,8 @@
 """The whole quarter in one run: open (idempotent), take in the inbox, remind, publish when
 every unit is in or the deadline has passed. Safe to run any day: each step does only what
-is due and never twice. `stage` reruns one step only, `units` narrows it to some units."""
+is due and never twice. `stage` reruns one step only, `units` narrows the open or remind
+step to some units (refused with any other stage: a report covers every unit). A step whose
+messages all failed does not stop the others; the run then ends Failed naming it."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from flows.common import (
     FORCE_HELP,
     PERIOD_HELP,
     UNITS_HELP,
+    finish,
     pick_period,
     start,
     user_errors_fail,
@@ -25,6 +28,7 @@ from flows.publish_report import publish_report
 from flows.send_reminders import send_reminders
 from tasks.collect import period_dates
 from tasks.consolidate import consolidate_task
+from tasks.notify import DeliveryFailed
 
 Stage = Literal["all", "open", "ingest", "remind", "publish"]
 
@@ -42,27 +46,57 @@ def quarterly_cycle(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Open, ingest, remind and (when due) publish one period, or one stage of it."""
+    refuse_unused(stage, period, units, force)
     rt, now = start(config_dir, as_of, units)
     p = pick_period(rt, period, now)
     kw = {"as_of": now.isoformat(), "config_dir": config_dir}
     out: dict = {}
+    problems: list[str] = []
+
+    def step(name: str, subflow, **params) -> None:
+        try:
+            out[name] = subflow(**params, **kw)
+        except DeliveryFailed as exc:  # recorded and kept for retry: the next steps still run
+            out[name] = exc.summary
+            problems.append(f"{name}: {exc}")
+
     if stage in ("all", "open"):
-        out["open"] = open_period(period=p.code, units=units, force=force, **kw)
+        step("open", open_period, period=p.code, units=units, force=force)
     if stage in ("all", "ingest"):
-        out["ingest"] = ingest_submissions(**kw)
+        step("ingest", ingest_submissions)
     if stage in ("all", "remind"):
-        out["reminders"] = send_reminders(period=p.code, units=units, force=force, **kw)
+        step("reminders", send_reminders, period=p.code, units=units, force=force)
     if stage == "publish":
-        out["publish"] = publish_report(period=p.code, force=force, **kw)
+        step("publish", publish_report, period=p.code, force=force)
     elif stage == "all":
         result = consolidate_task(rt, p)
         due = now >= period_dates(p, rt.cfg.schedule).unit_deadline
         if result.units_in == len(result.expected) or due:
-            out["publish"] = publish_report(period=p.code, force=force, **kw)
+            step("publish", publish_report, period=p.code, force=force)
         else:
             get_run_logger().info(
                 "%s: %s units in, deadline not passed: not publishing yet",
                 p.code,
                 result.completeness,
             )
-    return out
+    return finish(out, *problems)
+
+
+def refuse_unused(stage: str, period: str, units: list[str], force: bool) -> None:
+    """A parameter the stage would not use is refused with one line saying why."""
+    if units and stage not in ("open", "remind"):
+        raise ValueError(
+            f"units={units} chỉ dùng với bước open hoặc remind: báo cáo gồm mọi đơn vị và bước "
+            "nhận lấy mọi tệp gửi về; chọn stage open/remind hoặc để trống units / units "
+            f"narrows the open and remind stages only (stage {stage}): a report covers every unit"
+        )
+    if stage == "ingest" and period:
+        raise ValueError(
+            f"period={period} không dùng với bước ingest: bước nhận lấy mọi tệp gửi về, kỳ nào "
+            "cũng vậy; để trống period / ingest takes in every returned file, whatever its period"
+        )
+    if stage == "ingest" and force:
+        raise ValueError(
+            "force không dùng với bước ingest: tệp đã nhận không bao giờ nhận lại; để force tắt "
+            "/ force does not apply to ingest: a file taken in is never taken twice"
+        )

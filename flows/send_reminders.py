@@ -12,6 +12,8 @@ from flows.common import (
     FORCE_HELP,
     PERIOD_HELP,
     UNITS_HELP,
+    check_delivery,
+    finish,
     log_force,
     pick_period,
     publish_outbox_artifact,
@@ -42,4 +44,5 @@ def send_reminders(
     publish_outbox_artifact(rt, p, "reminder", since=started)
     publish_status_artifact(rt, p)
     get_run_logger().info("%s: %d reminder(s) queued; delivery %s", p.code, len(queued), sent)
-    return {"period": p.code, "queued": len(queued), **sent}
+    problem = check_delivery(rt, "thư nhắc / reminders", sent, "reminder", p)
+    return finish({"period": p.code, "queued": len(queued), **sent}, problem)
