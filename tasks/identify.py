@@ -29,7 +29,8 @@ from baocao.runtime import Runtime
 if TYPE_CHECKING:
     from tasks.intake import Arrival
 
-_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)")
+# `NV_2022-Q1.xlsx`, `NV_2026-10.xlsx`, `NV_2026-9M.xlsx`: the unit and the period's code
+_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-(?:[QqHh][1-4]|9[Mm]|\d\d))?)")
 
 
 @dataclass

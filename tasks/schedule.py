@@ -6,14 +6,23 @@ from __future__ import annotations
 import datetime as dt
 
 from baocao.config import Schedule
-from baocao.periods import VN_TZ, Period, add_working_days, is_working_day
+from baocao.periods import PER_YEAR, VN_TZ, Period, add_working_days, is_working_day
 from tasks.collect import collecting_period, period_dates
 
 OVERDUE_REMINDER_SPAN = 10  # working days after the deadline during which reminders run
 
 
-def upcoming_periods(today: dt.date, kind: str, schedule: Schedule, count: int = 4) -> list[Period]:
-    """The period being collected today and the next ones."""
+def periods_ahead(kind: str) -> int:
+    """How many periods the schedules cover: four, or a year and one more of monthly ones
+    (so `serve`, restarted once a year, never runs out)."""
+    return max(4, PER_YEAR[kind] + 1)
+
+
+def upcoming_periods(
+    today: dt.date, kind: str, schedule: Schedule, count: int | None = None
+) -> list[Period]:
+    """The period being collected today and the next ones (`periods_ahead` in all)."""
+    count = count or periods_ahead(kind)
     periods = [collecting_period(today, kind, schedule)]
     while len(periods) < count:
         periods.append(periods[-1].next())
@@ -60,9 +69,9 @@ def rrule_with_dates(times: list[dt.datetime], after: dt.datetime) -> str:
 
 
 def deployment_times(
-    today: dt.date, kind: str, schedule: Schedule, count: int = 4
+    today: dt.date, kind: str, schedule: Schedule, count: int | None = None
 ) -> dict[str, list[dt.datetime]]:
-    """Run times per dated deployment for the next `count` periods."""
+    """Run times per dated deployment for the next `count` periods (`periods_ahead`)."""
     periods = upcoming_periods(today, kind, schedule, count)
     return {
         "open-period": open_times(periods, schedule),
