@@ -6,25 +6,21 @@ from __future__ import annotations
 import datetime as dt
 
 from baocao.config import Schedule
-from baocao.periods import PER_YEAR, VN_TZ, Period, add_working_days, is_working_day
+from baocao.periods import VN_TZ, Period, add_working_days, is_working_day
 from tasks.collect import collecting_period, period_dates
 
 OVERDUE_REMINDER_SPAN = 10  # working days after the deadline during which reminders run
-
-
-def periods_ahead(kind: str) -> int:
-    """How many periods the schedules cover: four, or a year and one more of monthly ones
-    (so `serve`, restarted once a year, never runs out)."""
-    return max(4, PER_YEAR[kind] + 1)
+HORIZON_DAYS = 366  # the schedules reach the first period whose cut-off is this far away
 
 
 def upcoming_periods(
     today: dt.date, kind: str, schedule: Schedule, count: int | None = None
 ) -> list[Period]:
-    """The period being collected today and the next ones (`periods_ahead` in all)."""
-    count = count or periods_ahead(kind)
+    """The period being collected today and the next ones: `count` in all, or by default up
+    to the first whose cut-off is a year away (so `serve`, restarted yearly, never runs out)."""
     periods = [collecting_period(today, kind, schedule)]
-    while len(periods) < count:
+    horizon = today + dt.timedelta(days=HORIZON_DAYS)
+    while (len(periods) < count) if count else (periods[-1].cutoff < horizon):
         periods.append(periods[-1].next())
     return periods
 
@@ -71,7 +67,7 @@ def rrule_with_dates(times: list[dt.datetime], after: dt.datetime) -> str:
 def deployment_times(
     today: dt.date, kind: str, schedule: Schedule, count: int | None = None
 ) -> dict[str, list[dt.datetime]]:
-    """Run times per dated deployment for the next `count` periods (`periods_ahead`)."""
+    """Run times per dated deployment for the periods `upcoming_periods` gives."""
     periods = upcoming_periods(today, kind, schedule, count)
     return {
         "open-period": open_times(periods, schedule),
