@@ -705,6 +705,15 @@ def test_a_monthly_report_opens_takes_in_and_reminds(tmp_path):
     [r] = ingest_files(rt, [form], now=parse_moment("2026-10-09T09:00"))
     assert (r.unit, r.period, r.outcome) == ("NV", "2026-10", "rejected")
 
+    # a CSV naming the period as a clerk writes it is filed under its code
+    csv = tmp_path / "nv.csv"
+    csv.write_text(
+        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nNV,tháng 10/2026,nv_nv_hoan_thanh,3\n",
+        encoding="utf-8",
+    )
+    [r] = ingest_files(rt, [csv], now=parse_moment("2026-10-09T10:00"), unit="NV")
+    assert (r.unit, r.period) == ("NV", "2026-10") and r.outcome != "unidentified"
+
     # units' deadline Fri 16/10/2026: the overdue reminder two working days later
     assert queue_reminders(rt, period=period, today=dt.date(2026, 10, 20), units=["NV"])
 
