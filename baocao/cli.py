@@ -26,15 +26,25 @@ err = Console(stderr=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="Config folder (default: BAOCAO_CONFIG_DIR or the bundled one)"),
+    typer.Option(
+        "--config",
+        help="Thư mục cấu hình / config folder (mặc định / default: BAOCAO_CONFIG_DIR or the "
+        "bundled one)",
+    ),
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="Run as of this time, e.g. 2022-03-15T08:00 (default: now)"),
+    typer.Option(
+        "--as-of", help="Thời điểm giả định / run as of this time, e.g. 2022-03-15T08:00 (now)"
+    ),
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Send again even what was already sent")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Gửi lại cả thư đã gửi / send again even what was sent")
+]
+PERIOD_HELP = "Kỳ báo cáo / period, e.g. 2022-Q1"
 UnitsOpt = Annotated[
-    list[str] | None, typer.Option("--unit", "-u", help="Only this unit (repeatable)")
+    list[str] | None,
+    typer.Option("--unit", "-u", help="Chỉ đơn vị này / only this unit (repeatable)"),
 ]
 
 
@@ -75,6 +85,21 @@ def _run(fn, *args, **kwargs):
             raise
         err.print(f"[bold red]Lỗi / error:[/] {escape(one_line(problem))}", soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _flow(show, fn, **kwargs) -> None:
+    """Run a flow and `show` its summary. When its messages all failed (they stay in the
+    outbox), the summary, then what failed and what to do in red, and exit 1."""
+    from tasks.notify import DeliveryFailed
+
+    try:
+        r = _run(fn, **kwargs)
+    except DeliveryFailed as exc:
+        if exc.summary is not None:
+            show(exc.summary)
+        err.print(f"[bold red]Chưa gửi được / not delivered:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    show(r)
 
 
 def _preflight(
@@ -129,12 +154,18 @@ def _cfg(config: Path | None) -> str:
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for the report, the messages and the data")
+        Path,
+        typer.Option(
+            "--out", help="Thư mục kết quả / folder for the report, the messages and the data"
+        ),
     ] = Path("out"),
     config: ConfigOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Hiện nhật ký Prefect / show Prefect's logs")
+    ] = False,
 ) -> None:
-    """Run the bundled Sơn Tây example (Quý I/2022) end to end, mail on loopback."""
+    """Chạy thử ví dụ Sơn Tây (Quý I/2022) từ đầu đến cuối / run the bundled example end to
+    end, mail on loopback."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from baocao.demo import run_demo
@@ -156,27 +187,28 @@ def demo(
 
 @app.command("open")
 def open_(
-    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    period: Annotated[str, typer.Argument(help=PERIOD_HELP)],
     units: UnitsOpt = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Open PERIOD: send every unit its request and pre-filled form."""
+    """Mở kỳ PERIOD: gửi mỗi đơn vị thư đề nghị và biểu mẫu / open PERIOD: send every unit
+    its request and pre-filled form."""
     from flows.open_period import open_period
 
     _preflight(config, period=period or "", units=units, as_of=as_of)
-    r = _run(
+    _flow(
+        lambda r: console.print(
+            f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} "
+            f"message(s) queued, {_delivered(r)}; units' deadline {r['unit_deadline']}"
+        ),
         open_period,
         period=period or "",
         units=units or [],
         force=force,
         as_of=as_of or "",
         config_dir=_cfg(config),
-    )
-    console.print(
-        f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} message(s) queued, "
-        f"{_delivered(r)}; units' deadline {r['unit_deadline']}"
     )
 
 
@@ -185,8 +217,8 @@ def ingest(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Files (default: the office's mailbox when BAOCAO_IMAP_URL is set, and the "
-            "inbox folder)"
+            help="Tệp cần nhận / files (mặc định / default: the office's mailbox when "
+            "BAOCAO_IMAP_URL is set, and the inbox folder)"
         ),
     ] = None,
     unit: Annotated[
@@ -194,15 +226,15 @@ def ingest(
         typer.Option(
             "--unit",
             "-u",
-            help="File the given files for this unit (received by hand, e.g. over Zalo); "
-            "without it each file must carry its unit's form code",
+            help="Nộp thay cho đơn vị / file the given files for this unit (received by hand, "
+            "e.g. over Zalo); without it each file must carry its unit's form code",
         ),
     ] = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Take in returned forms (.xlsx, .csv) from the mailbox, the inbox folder or the given
-    files: archive, validate, store, tell units what is wrong."""
+    """Nhận biểu mẫu gửi về / take in returned forms (.xlsx, .csv) from the mailbox, the inbox
+    folder or the given files: archive, validate, store, tell units what is wrong."""
     from flows.ingest_submissions import ingest_submissions
 
     if unit and not paths:
@@ -252,17 +284,21 @@ def _check_mailbox() -> None:
 
 @app.command()
 def remind(
-    period: Annotated[str | None, typer.Argument(help="e.g. 2022-Q1")] = None,
+    period: Annotated[str | None, typer.Argument(help=PERIOD_HELP)] = None,
     units: UnitsOpt = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Send today's reminder step to units without a valid submission."""
+    """Nhắc các đơn vị chưa nộp hợp lệ / send today's reminder step to units without a valid
+    submission."""
     from flows.send_reminders import send_reminders
 
     _preflight(config, period=period or "", units=units, as_of=as_of)
-    r = _run(
+    _flow(
+        lambda r: console.print(
+            f"{r['period']}: {r['queued']} reminder(s) queued, {_delivered(r)}"
+        ),
         send_reminders,
         period=period or "",
         units=units or [],
@@ -270,24 +306,30 @@ def remind(
         as_of=as_of or "",
         config_dir=_cfg(config),
     )
-    console.print(f"{r['period']}: {r['queued']} reminder(s) queued, {_delivered(r)}")
 
 
 @app.command()
 def publish(
-    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    period: Annotated[str, typer.Argument(help=PERIOD_HELP)],
     report_date: Annotated[
-        str | None, typer.Option("--date", help="Date printed on the report (default: today)")
+        str | None,
+        typer.Option("--date", help="Ngày ký báo cáo / date printed on the report (today)"),
     ] = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Consolidate PERIOD, render the report and send it to its recipients."""
+    """Tổng hợp, lập và gửi báo cáo kỳ PERIOD / consolidate PERIOD, render the report, send it
+    to its recipients (once approved)."""
     from flows.publish_report import publish_report
 
     _preflight(config, period=period or "", as_of=as_of, report_date=report_date)
-    r = _run(
+    _flow(
+        lambda r: console.print(
+            f"{r['period']} v{r['version']} ({'new' if r['new_version'] else 'unchanged'}, "
+            f"{r['status']}) in {r['folder']}\nunits in {r['completeness']}, on time "
+            f"{r['timeliness']}; {r['queued']} notice(s) queued, {_delivered(r)}"
+        ),
         publish_report,
         period=period or "",
         report_date=report_date or "",
@@ -295,16 +337,11 @@ def publish(
         as_of=as_of or "",
         config_dir=_cfg(config),
     )
-    console.print(
-        f"{r['period']} v{r['version']} ({'new' if r['new_version'] else 'unchanged'}) in {r['folder']}\n"
-        f"units in {r['completeness']}, on time {r['timeliness']}; {r['queued']} notice(s) queued, "
-        f"{_delivered(r)}"
-    )
 
 
 @app.command()
 def approve(
-    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
+    period: Annotated[str, typer.Argument(help=PERIOD_HELP)],
     by: Annotated[
         str, typer.Option("--by", help="Mã người duyệt / your approver key, e.g. chu-tich")
     ],
@@ -363,11 +400,14 @@ def approve(
 
 @app.command()
 def status(
-    period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    period: Annotated[str, typer.Argument(help=PERIOD_HELP)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Kết quả dạng JSON / machine-readable output")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Where each unit stands for PERIOD: state, version, on time, findings."""
+    """Tình hình nộp của từng đơn vị / where each unit stands for PERIOD: state, version, on
+    time, findings."""
     from baocao.periods import Period
     from baocao.runtime import build_runtime
     from tasks.status import period_status
@@ -409,13 +449,71 @@ def status(
 
 
 @app.command()
-def form(
-    unit: Annotated[str, typer.Argument(help="Unit code, e.g. TCKH")],
+def explain(
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the .xlsx")],
+    indicator: Annotated[str, typer.Argument(help="Mã chỉ tiêu / indicator code")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Write UNIT's pre-filled form for PERIOD (the one sent with its request, if any)."""
+    """Nguồn của một số liệu / where a printed figure comes from: units, versions, files, cells."""
+    from baocao.periods import Period
+    from baocao.runtime import build_runtime
+    from baocao.vnformat import moment
+    from tasks.explain import explain_figure
+
+    rt = _run(build_runtime, _cfg(config))
+    found = _run(explain_figure, rt, _run(Period.parse, period), indicator)
+    if as_json:
+        json.dump(found.to_dict(), sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    stack = [(found, 0)]
+    while stack:
+        e, depth = stack.pop(0)
+        shown = e.printed or "(chưa có số liệu / no figure)"
+        measure = f" {e.measure}" if e.printed and e.measure and e.measure != "%" else ""
+        head = f"{'  ' * depth}[bold]{escape(e.label)}[/] ({e.code}): {escape(shown)}"
+        console.print(head + escape(measure), soft_wrap=True)
+        if e.formula:
+            console.print(f"{'  ' * depth}Cách tính / formula: {escape(e.formula)}", soft_wrap=True)
+        if e.note:
+            console.print(f"{'  ' * depth}{escape(e.note)}", soft_wrap=True)
+        if e.contributions:
+            table = Table(title=f"Đã gửi / units in: {e.coverage}" if e.coverage else None)
+            for name in ("đơn vị / unit", "phiên bản", "giá trị", "ô / cell", "tệp / file"):
+                table.add_column(name)
+            table.add_column("SHA-256", no_wrap=True)
+            table.add_column("nhận lúc / received")
+            table.add_column("xác thực / via")
+            for c in e.contributions:
+                table.add_row(
+                    escape(f"{c.name} ({c.unit})"),
+                    str(c.version),
+                    escape(c.value),
+                    escape(c.cell),
+                    escape(c.file_name),
+                    c.sha256,
+                    moment(c.received_at),
+                    escape(f"{c.credential}/{c.source}" + (f" {c.sender}" if c.sender else "")),
+                )
+            console.print(table)
+        if e.missing:
+            names = ", ".join(f"{m.name} ({m.unit})" for m in e.missing)
+            console.print(f"[yellow]Chưa gửi / not in:[/] {escape(names)}", soft_wrap=True)
+        stack[:0] = [(p, depth + 1) for p in e.parts]
+
+
+@app.command()
+def form(
+    unit: Annotated[str, typer.Argument(help="Mã đơn vị / unit code, e.g. TCKH")],
+    period: Annotated[str, typer.Argument(help=PERIOD_HELP)],
+    out: Annotated[
+        Path, typer.Option("--out", help="Nơi ghi tệp .xlsx / where to write the .xlsx")
+    ],
+    config: ConfigOpt = None,
+) -> None:
+    """Ghi biểu mẫu của UNIT cho kỳ PERIOD / write UNIT's pre-filled form for PERIOD (the one
+    sent with its request, if any)."""
     from baocao.periods import Period
     from baocao.runtime import build_runtime
     from tasks.collect import form_for
@@ -430,19 +528,29 @@ def form(
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="Flow runs at once (processes)")] = 4,
+    limit: Annotated[
+        int, typer.Option("--limit", help="Số lượt chạy cùng lúc / flow runs at once")
+    ] = 4,
     ingest_minutes: Annotated[
-        int, typer.Option("--ingest-every", help="Minutes between inbox checks")
+        int,
+        typer.Option(
+            "--ingest-every", help="Số phút giữa hai lần nhận / minutes between inbox checks"
+        ),
     ] = 5,
     once: Annotated[
-        bool, typer.Option("--register-only", help="Register the deployments, print, exit")
+        bool,
+        typer.Option("--register-only", help="Chỉ đăng ký / register the deployments, print, exit"),
     ] = False,
     port: Annotated[
-        int, typer.Option("--port", help="Port of the Prefect server on 127.0.0.1")
+        int,
+        typer.Option(
+            "--port", help="Cổng máy chủ Prefect / port of the Prefect server on 127.0.0.1"
+        ),
     ] = 4200,
 ) -> None:
-    """Serve every flow as a scheduled deployment, with the Prefect UI on 127.0.0.1:4200,
-    locked with a password (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
+    """Chạy mọi quy trình theo lịch, có giao diện Prefect / serve every flow as a scheduled
+    deployment, with the Prefect UI on 127.0.0.1:4200, locked with a password
+    (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
     from baocao.periods import now_vn
     from baocao.serve import ensure_server, use_server
     from baocao.settings import get_settings

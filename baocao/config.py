@@ -292,7 +292,7 @@ class Schedule(_Model):
 class ReportDef(_Model):
     id: str = Field(pattern=CODE)
     name: str
-    period_kind: Literal["Q", "H", "Y"] = "Q"
+    period_kind: Literal["M", "Q", "H", "9M", "Y"] = "Q"  # see baocao/periods.py
     symbol: str = "BC-UBND"
     title: str  # Jinja: "Kết quả ... {{ period.label }} ..."
     preamble: str = ""

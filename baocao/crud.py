@@ -262,6 +262,20 @@ def values_frame(session: Session, *, submission_ids: Sequence[int]) -> pd.DataF
     return pd.DataFrame([tuple(r) for r in session.exec(stmt).all()], columns=cols)
 
 
+def submission_receipts(
+    session: Session, *, submission_ids: Sequence[int]
+) -> dict[int, tuple[Submission, Receipt]]:
+    """Each submission with the receipt of the file it was read from (for `baocao explain`)."""
+    if not submission_ids:
+        return {}
+    stmt = (
+        select(Submission, Receipt)
+        .join(Receipt, Receipt.id == Submission.receipt_id)
+        .where(Submission.id.in_(list(submission_ids)))
+    )
+    return {sub.id: (sub, rec) for sub, rec in session.exec(stmt).all()}
+
+
 PREVIOUS_COLUMNS = ["unit", "indicator", "value", "period"]
 
 

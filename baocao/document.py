@@ -99,6 +99,18 @@ def plain(text: str) -> str:
     return text.replace(VERBATIM_START, "").replace(VERBATIM_END, "")
 
 
+# In the office's HTML each printed figure is a link to where it comes from: the figure
+# travels from the context into the runs between these marks, with its code
+# (`\ue002tthc_tiep_nhan\ue0031.250\ue004`); the HTML template turns them into links
+# (`templating.figure_links`). Only the office's copy is built with them.
+FIGURE_START, FIGURE_CODE_END, FIGURE_END = "\ue002", "\ue003", "\ue004"
+
+
+def mark_figure(code: str, text: str) -> str:
+    """`text` marked as the printed figure `code`."""
+    return f"{FIGURE_START}{code}{FIGURE_CODE_END}{text}{FIGURE_END}"
+
+
 _INLINE = re.compile(
     r"\*\*(?P<bold>.+?)\*\*|\*(?P<italic>.+?)\*|\[\^(?P<fn>\d+)\]|<(?P<link>https?://[^>\s]+)>"
 )

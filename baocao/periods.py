@@ -1,13 +1,25 @@
 """Reporting periods, their data windows and their deadlines.
 
-A period is written `2022-Q1` (quarter), `2022-H1` (six months) or `2022` (year) and
-shown as `Quý I/2022`, `6 tháng đầu năm 2022`, `năm 2022`.
+The period kinds of Decree 09/2019/NĐ-CP (Article 12), each with a code the program writes
+and the label documents print:
+
+| kind | code | label | data window |
+|---|---|---|---|
+| `M` (tháng) | `2026-10` | tháng 10/2026 | 15/09/2026 - 14/10/2026 |
+| `Q` (quý) | `2026-Q4` | Quý IV/2026 | 15/09/2026 - 14/12/2026 |
+| `H` (6 tháng) | `2026-H1`, `2026-H2` | 6 tháng đầu năm 2026, 6 tháng cuối năm 2026 | 15/12/2025 - 14/06/2026, 15/06/2026 - 14/12/2026 |
+| `9M` (9 tháng) | `2026-9M` | 9 tháng năm 2026 | 15/12/2025 - 14/09/2026 |
+| `Y` (năm) | `2026` | năm 2026 | 15/12/2025 - 14/12/2026 |
+
+A month is the ISO year-month `2026-06`; the six months are `2026-H1`: the two never look
+alike. `Period.parse` also takes what clerks write (`T10/2026`, `tháng 10/2026`, `10/2026`,
+`Quý IV/2026`, `quý 4/2026`, `6 tháng đầu năm 2026`, `9 tháng năm 2026`, `năm 2026`, with or
+without diacritics) and gives the code.
 
 Data window (Decree 09/2019/NĐ-CP on the reporting regime of state administrative
-agencies, Article 12, point a of clause 1 and following): a quarterly report covers
-the figures from the 15th of the month before the quarter to the 14th of the quarter's
-last month (Q1/2022: 15/12/2021 - 14/03/2022); a six-month report from 15/12 of the
-previous year to 14/06; an annual report from 15/12 of the previous year to 14/12.
+agencies, Article 12): from the 15th of the month before the period's first month to the
+14th of its last month (Q1/2022: 15/12/2021 - 14/03/2022; January 2027: 15/12/2026 -
+14/01/2027); the six-month, nine-month and annual reports from 15/12 of the previous year.
 
 Deadlines fall on working days: a day that is a Saturday, a Sunday or a Vietnamese public
 holiday (the `holidays` package, Tết included) moves to the next working day, and a
@@ -18,6 +30,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -27,55 +41,130 @@ import holidays
 from baocao import vnformat
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-_PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?P<kind>Q|H)(?P<n>[1-4]))?$")
+
+KINDS = ("M", "Q", "H", "9M", "Y")
+PER_YEAR = {"M": 12, "Q": 4, "H": 2, "9M": 1, "Y": 1}  # periods of a kind in a year
+_SPAN = {"M": 1, "Q": 3, "H": 6, "9M": 9, "Y": 12}  # months from first_month to last_month
+_TOO_MANY = {  # kind -> (Vietnamese, English): why a number is out of range
+    "M": ("một năm có 12 tháng", "a year has 12 months"),
+    "Q": ("một năm có 4 quý (Q1-Q4)", "a year has four quarters"),
+    "H": ("một năm có hai kỳ 6 tháng (H1, H2)", "a year has two halves, H1 and H2"),
+    "9M": ("một năm có một kỳ 9 tháng", "a year has one nine-month period"),
+    "Y": ("kỳ năm không có số thứ tự", "a year has no number"),
+}
+_ACCEPTED = (
+    "viết tháng 2026-10 (T10/2026, tháng 10/2026, 10/2026), quý 2026-Q4 (Quý IV/2026, "
+    "quý 4/2026), 6 tháng 2026-H1 hoặc 2026-H2 (6 tháng đầu năm 2026, 6 tháng cuối năm 2026), "
+    "9 tháng 2026-9M (9 tháng năm 2026) hoặc năm 2026 (năm 2026)",
+    "write a month 2026-10, a quarter 2026-Q4, a half 2026-H1 or 2026-H2, nine months 2026-9M "
+    "or a year 2026",
+)
 
 
 class PeriodError(ValueError):
-    """A period string that is not `YYYY-Qn`, `YYYY-Hn` or `YYYY`."""
+    """A period written in none of the accepted forms, or one that does not exist."""
+
+    @classmethod
+    def of(cls, text: str, why: tuple[str, str]) -> PeriodError:
+        """`Kỳ báo cáo 'X' không hợp lệ: <vi> / invalid period 'X': <en>.`"""
+        return cls(
+            f"Kỳ báo cáo '{text}' không hợp lệ: {why[0]} / invalid period '{text}': {why[1]}."
+        )
+
+
+def _plain(text: str) -> str:
+    """Lower case without diacritics, spaces collapsed: `Quý IV/2026` -> `quy iv/2026`."""
+    text = str(text).replace("đ", "d").replace("Đ", "D")
+    bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return " ".join(bare.lower().split())
+
+
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+_SEP = r"\s*(?:/|-|\s)\s*(?:nam\s+)?"  # `10/2026`, `10-2026`, `10 năm 2026`
+# (pattern over the plain text, (year, kind, n) from its match); first match wins
+_FORMS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str, str, str]]], ...] = (
+    (re.compile(r"(\d{4})"), lambda m: (m[1], "Y", "1")),
+    (re.compile(r"(\d{4})-q(\d)"), lambda m: (m[1], "Q", m[2])),
+    (re.compile(r"(\d{4})-h(\d)"), lambda m: (m[1], "H", m[2])),
+    (re.compile(r"(\d{4})-9m"), lambda m: (m[1], "9M", "1")),
+    (re.compile(r"(\d{4})-(\d{1,2})"), lambda m: (m[1], "M", m[2])),
+    (re.compile(rf"(?:t|thang)\s*(\d{{1,2}}){_SEP}(\d{{4}})"), lambda m: (m[2], "M", m[1])),
+    (re.compile(r"(\d{1,2})\s*[/-]\s*(\d{4})"), lambda m: (m[2], "M", m[1])),
+    (
+        re.compile(rf"(?:quy|q)\s*(iv|i{{1,3}}|\d){_SEP}(\d{{4}})"),
+        lambda m: (m[2], "Q", str(_ROMAN.get(m[1], m[1]))),
+    ),
+    (
+        re.compile(r"(?:6|sau) thang (?:(dau|cuoi) )?nam\s*/?\s*(\d{4})"),
+        lambda m: (m[2], "H", "2" if m[1] == "cuoi" else "1"),
+    ),
+    (re.compile(r"(?:9|chin) thang (?:dau )?nam\s*/?\s*(\d{4})"), lambda m: (m[1], "9M", "1")),
+    (re.compile(r"nam\s*/?\s*(\d{4})"), lambda m: (m[1], "Y", "1")),
+)
 
 
 @dataclass(frozen=True, order=True)
 class Period:
     year: int
-    kind: str  # "Q", "H" or "Y"
-    n: int = 1
+    kind: str  # "M", "Q", "H", "9M" or "Y" (KINDS)
+    n: int = 1  # the month, quarter or half; 1 for "9M" and "Y"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise PeriodError(
+                f"Loại kỳ '{self.kind}' không có: {', '.join(KINDS)} / unknown period kind "
+                f"'{self.kind}': {', '.join(KINDS)}"
+            )
+        if not 1 <= self.n <= PER_YEAR[self.kind]:
+            raise PeriodError.of(f"{self.year}-{self.kind}{self.n}", _TOO_MANY[self.kind])
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        m = _PATTERN.match(str(text).strip().upper())
-        if not m:
-            raise PeriodError(
-                f"Kỳ báo cáo '{text}' không hợp lệ / invalid period '{text}': "
-                "write 2022-Q1 (quarter), 2022-H1 (six months) or 2022 (year)."
-            )
-        year, kind, n = int(m["year"]), m["kind"] or "Y", int(m["n"] or 1)
-        if kind == "H" and n > 2:
-            raise PeriodError(f"invalid period '{text}': a year has two halves, H1 and H2.")
-        return cls(year, kind, n)
+        """A code (`2026-10`, `2026-Q4`, `2026-H1`, `2026-9M`, `2026`) or a clerk's spelling."""
+        plain = _plain(text)
+        for pattern, parts in _FORMS:
+            if m := pattern.fullmatch(plain):
+                year, kind, n = parts(m)
+                if not 1 <= int(n) <= PER_YEAR[kind]:
+                    raise PeriodError.of(text, _TOO_MANY[kind])
+                return cls(int(year), kind, int(n))
+        raise PeriodError.of(text, _ACCEPTED)
 
     @property
     def code(self) -> str:
-        return str(self.year) if self.kind == "Y" else f"{self.year}-{self.kind}{self.n}"
+        """`2026-10`, `2026-Q4`, `2026-H1`, `2026-9M` or `2026`."""
+        if self.kind == "Y":
+            return str(self.year)
+        if self.kind == "M":
+            return f"{self.year}-{self.n:02d}"
+        if self.kind == "9M":
+            return f"{self.year}-9M"
+        return f"{self.year}-{self.kind}{self.n}"
 
     def __str__(self) -> str:
         return self.code
 
     @property
     def label(self) -> str:
-        """As a document writes it: `Quý I/2022`, `6 tháng đầu năm 2022`, `năm 2022`."""
+        """As a document writes it: `tháng 10/2026`, `Quý I/2022`, `6 tháng đầu năm 2022`,
+        `9 tháng năm 2026`, `năm 2022`."""
+        if self.kind == "M":
+            return f"tháng {self.n}/{self.year}"
         if self.kind == "Q":
             return vnformat.quarter(self.n, self.year)
         if self.kind == "H":
             return f"6 tháng {'đầu' if self.n == 1 else 'cuối'} năm {self.year}"
+        if self.kind == "9M":
+            return f"9 tháng năm {self.year}"
         return f"năm {self.year}"
 
     @property
     def last_month(self) -> int:
-        return {"Q": 3 * self.n, "H": 6 * self.n, "Y": 12}[self.kind]
+        return self.first_month + _SPAN[self.kind] - 1
 
     @property
     def first_month(self) -> int:
-        return {"Q": 3 * self.n - 2, "H": 6 * self.n - 5, "Y": 1}[self.kind]
+        return _SPAN[self.kind] * (self.n - 1) + 1 if self.kind in ("M", "Q", "H") else 1
 
     def window(self) -> tuple[dt.date, dt.date]:
         """Data window under Decree 09/2019/NĐ-CP: 15th of the month before to 14th of the last.
@@ -92,31 +181,23 @@ class Period:
 
     @classmethod
     def containing(cls, day: dt.date, kind: str = "Q") -> Period:
-        """The period whose data window holds `day` (16/03/2022 is in 2022-Q2's window)."""
+        """The period whose data window holds `day` (16/03/2022 is in 2022-Q2's window); for
+        9M, whose windows leave 15/09-14/12 out, the latest one begun by `day`."""
         p = cls(day.year + 1, kind, 1)
         while p.window()[0] > day:
             p = p.previous()
         return p
 
     def previous(self) -> Period:
-        if self.kind == "Y":
-            return Period(self.year - 1, "Y")
-        count = 4 if self.kind == "Q" else 2
-        return (
-            Period(self.year, self.kind, self.n - 1)
-            if self.n > 1
-            else Period(self.year - 1, self.kind, count)
-        )
+        """The period before (for 9M and Y, the same period of the year before)."""
+        if self.n > 1:
+            return Period(self.year, self.kind, self.n - 1)
+        return Period(self.year - 1, self.kind, PER_YEAR[self.kind])
 
     def next(self) -> Period:
-        if self.kind == "Y":
-            return Period(self.year + 1, "Y")
-        count = 4 if self.kind == "Q" else 2
-        return (
-            Period(self.year, self.kind, self.n + 1)
-            if self.n < count
-            else Period(self.year + 1, self.kind, 1)
-        )
+        if self.n < PER_YEAR[self.kind]:
+            return Period(self.year, self.kind, self.n + 1)
+        return Period(self.year + 1, self.kind, 1)
 
 
 @lru_cache(maxsize=64)

@@ -12,10 +12,26 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
 
 from baocao import vnformat
+from baocao.document import FIGURE_CODE_END, FIGURE_END, FIGURE_START
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+_FIGURE = re.compile(f"{FIGURE_START}([A-Za-z0-9_]+){FIGURE_CODE_END}(.*?){FIGURE_END}", re.S)
+_FIGURE_MARKS = re.compile(f"[{FIGURE_START}{FIGURE_CODE_END}{FIGURE_END}]")
+
+
+def figure_links(text: str, page: str = "") -> Markup:
+    """Escaped HTML of `text` whose marked figures link to `page#<code>` (their sources);
+    without a page, or for stray marks, the text alone."""
+    html = str(escape(text))
+    if page:
+        href = escape(page)
+        html = _FIGURE.sub(lambda m: f'<a class="figure" href="{href}#{m[1]}">{m[2]}</a>', html)
+    return Markup(_FIGURE_MARKS.sub("", _FIGURE.sub(r"\2", html)))
 
 
 def md_escape(text: str) -> str:
@@ -76,7 +92,13 @@ def make_env(templates_dir: Path, fallback: Path | None = None) -> BaocaoEnviron
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(so=vnformat.number, pct=vnformat.percent, ngay=vnformat.date, md=md_escape)
+    env.filters.update(
+        sources=figure_links,
+        so=vnformat.number,
+        pct=vnformat.percent,
+        ngay=vnformat.date,
+        md=md_escape,
+    )
     return env
 
 

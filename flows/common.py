@@ -18,6 +18,7 @@ from baocao.errors import as_user_error, one_line, quiet_user_errors_in_logs
 from baocao.periods import Period, now_vn, parse_moment
 from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period, select_units
+from tasks.notify import DeliveryFailed, delivery_failure
 from tasks.status import outbox_frame, period_status
 
 REPORT_HELP = (
@@ -152,3 +153,43 @@ def publish_outbox_artifact(rt: Runtime, period: Period, kind: str, since: dt.da
         table=table,
         description=f"{len(table)} {kind} message(s) this run",
     )
+
+
+def check_delivery(rt: Runtime, what: str, counts: dict, kind: str, period: Period) -> str | None:
+    """After a delivery step: one line (logged as an error) when every message it tried
+    failed, a warning when some did, None when all went or nothing was due."""
+    if not counts.get("failed"):
+        return None
+    last = last_delivery_error(rt, period, kind)
+    line = delivery_failure(what, counts, last)
+    if line is None:
+        get_run_logger().warning(
+            "%s: %d thư chưa gửi được, sẽ thử lại ở lần chạy sau (lỗi cuối: %s) / %d not "
+            "delivered, retried by the next run",
+            what,
+            counts["failed"],
+            last or "-",
+            counts["failed"],
+        )
+        return None
+    get_run_logger().error("%s", line)
+    return line
+
+
+def last_delivery_error(rt: Runtime, period: Period, kind: str) -> str:
+    """The newest error recorded on an unsent message of this kind and period, on one line."""
+    frame = outbox_frame(rt, period)
+    frame = frame[
+        (frame["kind"] == kind) & (frame["status"] != "sent") & (frame["last_error"] != "")
+    ]
+    return " ".join(str(frame.iloc[-1]["last_error"]).split()) if len(frame) else ""
+
+
+def finish(summary, *problems: str | None):
+    """The flow's result: its summary, or a Failed state naming what could not be sent
+    (its data a DeliveryFailed carrying the summary, so a caller can still show it)."""
+    lines = [p for p in problems if p]
+    if not lines:
+        return summary
+    line = "; ".join(lines)
+    return Failed(message=line, data=DeliveryFailed(line, summary))

@@ -42,6 +42,11 @@ def ingest_submissions(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> list[dict]:
     """Archive, validate and store returned forms; tell units what is wrong."""
+    if unit and not paths:
+        raise ValueError(
+            f"unit={unit} chỉ dùng cùng paths: nộp thay các tệp đã nêu; để trống unit khi nhận từ "
+            "hộp thư / unit files the given paths for a unit; without paths it is not used"
+        )
     rt, now = start(config_dir, as_of)
     mailbox_down: MailboxError | None = None
     if paths:

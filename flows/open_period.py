@@ -12,6 +12,8 @@ from flows.common import (
     PERIOD_HELP,
     REPORT_HELP,
     UNITS_HELP,
+    check_delivery,
+    finish,
     log_force,
     pick_period,
     run_name,
@@ -39,4 +41,5 @@ def open_period(
     opened = open_period_task(rt, p, units, now, tag is not None)
     sent = deliver_outbox_task(rt, kinds=["request"], period_code=p.code)
     get_run_logger().info("opened %s: %s; delivery %s", p.code, opened, sent)
-    return {**opened, **sent}
+    problem = check_delivery(rt, "thư đề nghị / requests", sent, "request", p)
+    return finish({**opened, **sent}, problem)

@@ -2,7 +2,9 @@
 period being collected (idempotent), take in the inbox, remind (one reminder per unit for
 all it owes), publish each report when every unit is in or its deadline has passed. Safe to
 run any day: each step does only what is due and never twice. `stage` reruns one step only,
-`units` narrows it to some units."""
+`units` narrows the open or remind step to some units (refused with any other stage: a
+report covers every unit). A step whose messages all failed does not stop the others; the
+run then ends Failed naming it."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from flows.common import (
     PERIOD_HELP,
     REPORT_HELP,
     UNITS_HELP,
+    finish,
     pick_period,
     run_name,
     start,
@@ -29,6 +32,7 @@ from flows.publish_report import publish_report
 from flows.send_reminders import send_reminders
 from tasks.collect import period_dates
 from tasks.consolidate import consolidate_task
+from tasks.notify import DeliveryFailed
 
 Stage = Literal["all", "open", "ingest", "remind", "publish"]
 
@@ -47,6 +51,7 @@ def reporting_cycle(
     config_dir: str = Field("", description=CONFIG_HELP),
 ) -> dict:
     """Open, ingest, remind and (when due) publish the period of each report, or one stage."""
+    refuse_unused(stage, period, units, force)
     rt, now = start(config_dir, as_of, units, report)
     if period and len(rt.reports) > 1:
         raise ValueError(
@@ -56,23 +61,32 @@ def reporting_cycle(
     periods = {r.id: pick_period(rt.for_report(r.id), period, now) for r in rt.reports}
     kw = {"as_of": now.isoformat(), "config_dir": config_dir}
     out: dict = {}
+    problems: list[str] = []
+
+    def step(name: str, subflow, **params):
+        try:
+            return subflow(**params, **kw)
+        except DeliveryFailed as exc:  # recorded and kept for retry: the next steps still run
+            problems.append(f"{name}: {exc}")
+            return exc.summary
+
     if stage in ("all", "open"):
         out["open"] = {
-            r: open_period(report=r, period=p.code, units=units, force=force, **kw)
+            r: step(f"open {r}", open_period, report=r, period=p.code, units=units, force=force)
             for r, p in periods.items()
         }
     if stage in ("all", "ingest"):
-        out["ingest"] = ingest_submissions(**kw)
+        out["ingest"] = step("ingest", ingest_submissions)
     if stage in ("all", "remind"):
         one = {"report": report, "period": period} if period else {"report": report}
-        out["reminders"] = send_reminders(**one, units=units, force=force, **kw)
+        out["reminders"] = step("reminders", send_reminders, **one, units=units, force=force)
     if stage in ("all", "publish"):
-        out["publish"] = {}
-        for r, p in periods.items():
-            if stage == "all" and not due(rt.for_report(r), p, now):
-                continue
-            out["publish"][r] = publish_report(report=r, period=p.code, force=force, **kw)
-    return out
+        out["publish"] = {
+            r: step(f"publish {r}", publish_report, report=r, period=p.code, force=force)
+            for r, p in periods.items()
+            if stage == "publish" or due(rt.for_report(r), p, now)
+        }
+    return finish(out, *problems)
 
 
 def due(rt, p, now) -> bool:
@@ -87,3 +101,23 @@ def due(rt, p, now) -> bool:
         result.completeness,
     )
     return False
+
+
+def refuse_unused(stage: str, period: str, units: list[str], force: bool) -> None:
+    """A parameter the stage would not use is refused with one line saying why."""
+    if units and stage not in ("open", "remind"):
+        raise ValueError(
+            f"units={units} chỉ dùng với bước open hoặc remind: báo cáo gồm mọi đơn vị và bước "
+            "nhận lấy mọi tệp gửi về; chọn stage open/remind hoặc để trống units / units "
+            f"narrows the open and remind stages only (stage {stage}): a report covers every unit"
+        )
+    if stage == "ingest" and period:
+        raise ValueError(
+            f"period={period} không dùng với bước ingest: bước nhận lấy mọi tệp gửi về, kỳ nào "
+            "cũng vậy; để trống period / ingest takes in every returned file, whatever its period"
+        )
+    if stage == "ingest" and force:
+        raise ValueError(
+            "force không dùng với bước ingest: tệp đã nhận không bao giờ nhận lại; để force tắt "
+            "/ force does not apply to ingest: a file taken in is never taken twice"
+        )

@@ -13,6 +13,8 @@ from flows.common import (
     PERIOD_HELP,
     REPORT_HELP,
     UNITS_HELP,
+    check_delivery,
+    finish,
     log_force,
     pick_period,
     publish_outbox_artifact,
@@ -51,6 +53,10 @@ def send_reminders(
         publish_outbox_artifact(rt.for_report(report_id), p, "reminder", since=started)
         publish_status_artifact(rt.for_report(report_id), p)
     get_run_logger().info("%s: %d reminder(s) queued; delivery %s", what, len(queued), sent)
+    problem = None
+    if scopes:
+        first, p = scopes[0]
+        problem = check_delivery(rt.for_report(first), "thư nhắc / reminders", sent, "reminder", p)
     periods = {r: p.code for r, p in scopes}
     one = next(iter(periods.values())) if len(periods) == 1 else ""
-    return {"period": one, "periods": periods, "queued": len(queued), **sent}
+    return finish({"period": one, "periods": periods, "queued": len(queued), **sent}, problem)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
-from prefect import task
+from prefect import get_run_logger, pause_flow_run, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from pydantic import Field
 from sqlmodel import Session, select
@@ -32,7 +33,7 @@ from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import ApprovalCode, RenderedReport, ReportStatus
 from baocao.notices import queue_notices
-from baocao.periods import Period, as_vn
+from baocao.periods import Period, as_vn, now_vn
 from baocao.runtime import Runtime
 from tasks.consolidate import Consolidated
 from tasks.messages import approval_notice
@@ -443,3 +444,52 @@ def can_pause() -> bool:
     from prefect.settings import get_current_settings
 
     return not _BY_COMMAND_LINE and bool(get_current_settings().api.url)
+
+
+def wait_for_approval(rt, row, result, late: str = ""):
+    """Pause for an approver's decision in the UI, at most `approval.max_tries` times: a
+    try counts only with the approver's live one-time code; a wrong, used or expired code is
+    logged and asked again. No valid decision in time keeps the draft. Inside a flow run."""
+    log = get_run_logger()
+    hours = rt.schedule.approval_timeout_hours
+    tries = rt.report.approval.max_tries
+    prompt = approval_prompt(rt, row, result.completeness, result.timeliness, late, result)
+    since = now_vn()
+    for attempt in range(1, tries + 1):
+        current = reload(rt, row.id)
+        if current.status == ReportStatus.APPROVED:  # e.g. `baocao approve` meanwhile
+            return current
+        expiry = code_expiry(rt, row.id, now_vn())
+        left = (expiry - now_vn()).total_seconds() if expiry else 0
+        if left <= 0:
+            return record_timeout(rt, row.id, hours=hours, now=now_vn(), since=since)
+        try:
+            decision = pause_flow_run(
+                wait_for_input=Decision.with_initial_data(description=prompt),
+                timeout=max(1, int(left)),
+                poll_interval=5,
+            )
+        except FlowPauseTimeout:
+            return record_timeout(rt, row.id, hours=hours, now=now_vn(), since=since)
+        verdict = decide(
+            rt,
+            row.id,
+            approver=decision.approver,
+            code=decision.code,
+            approve=decision.decision == "approve",
+            comment=decision.comment,
+            now=now_vn(),
+            number=decision.number,
+            signed_on=decision.signed_on,
+        )
+        if verdict.ok:
+            log.info("%s", verdict.message)
+            return verdict.row
+        log.warning(
+            "quyết định không được tính (lần %d/%d) / decision refused: %s",
+            attempt,
+            tries,
+            verdict.message,
+        )
+    log.warning("hết %d lần thử / no tries left: bản nháp giữ nguyên", tries)
+    return reload(rt, row.id)

@@ -29,7 +29,8 @@ from baocao.runtime import Runtime
 if TYPE_CHECKING:
     from tasks.intake import Arrival
 
-_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-[QqHh][1-4])?)")
+# `NV_2022-Q1.xlsx`, `NV_2026-10.xlsx`, `NV_2026-9M.xlsx`: the unit and the period's code
+_NAME = re.compile(r"^(?P<unit>[A-Za-z0-9-]+)_(?P<period>\d{4}(?:-(?:[QqHh][1-4]|9[Mm]|\d\d))?)")
 
 
 @dataclass
@@ -119,13 +120,13 @@ def identify(
         if parsed.rows and all(r.get("unit") for r in parsed.rows):
             tagged = {}
             for r in parsed.rows:
-                key = (str(r["unit"]).strip().upper(), str(r.get("period", "")).strip().upper())
+                key = (str(r["unit"]).strip().upper(), _period_key(r.get("period", "")))
                 tagged.setdefault(key, []).append({**r, "unit": key[0], "period": key[1]})
         elif meta.get("unit_code") and meta.get("period"):
-            key = (meta["unit_code"].strip().upper(), meta["period"].strip().upper())
+            key = (meta["unit_code"].strip().upper(), _period_key(meta["period"]))
             tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
         elif m := _NAME.match(arrival.name):
-            key = (m["unit"].upper(), m["period"].upper())
+            key = (m["unit"].upper(), _period_key(m["period"]))
             tagged = {key: [{**r, "unit": key[0], "period": key[1]} for r in parsed.rows]}
         else:
             return [], [
@@ -175,6 +176,14 @@ def _report_of(unit: str, period: str, rows: list[dict], d: Directory) -> str:
         and (not codes or codes & d.owned.get((rid, unit), frozenset()))
     ]
     return fits[0] if len(fits) == 1 else ""
+
+
+def _period_key(text: object) -> str:
+    """The period's code when the text names one (`T10/2026` -> `2026-10`), else the text."""
+    try:
+        return Period.parse(str(text)).code
+    except PeriodError:
+        return str(text).strip().upper()
 
 
 def _sender_notes(unit: str, arrival: Arrival, d: Directory) -> list[str]:

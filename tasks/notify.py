@@ -502,3 +502,31 @@ def deliver_outbox_task(
         period_code=period_code,
         logger=get_run_logger(),
     )
+
+
+# ---- a run whose messages all failed -------------------------------------------------------
+
+
+class DeliveryFailed(Exception):
+    """Every message a run tried failed (they stay in the outbox for the next run); `summary`
+    is what the run did, for the command line to print before the red line."""
+
+    def __init__(self, message: str, summary=None):
+        super().__init__(message)
+        self.summary = summary
+
+    def __reduce__(self):
+        return DeliveryFailed, (str(self), self.summary)
+
+
+def delivery_failure(what: str, counts: dict, last_error: str) -> str | None:
+    """One line when this run tried messages and none went out (None otherwise)."""
+    failed = counts.get("failed", 0)
+    if counts.get("sent", 0) or not failed:
+        return None
+    return (
+        f"{what}: {failed} thư không gửi được, không thư nào đi (lỗi cuối / last error: "
+        f"{last_error or '-'}); thư vẫn trong hộp thư đi: kiểm tra BAOCAO_MAIL_URL rồi chạy lại "
+        f"để gửi lại / all {failed} failed, kept in the outbox: check BAOCAO_MAIL_URL and rerun "
+        "to retry"
+    )

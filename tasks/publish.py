@@ -15,12 +15,14 @@ from sqlmodel import select
 
 from baocao import crud, vnformat
 from baocao.db import session_scope
+from baocao.document import Document
 from baocao.docx_writer import write_docx
 from baocao.models import DeliveryStatus, OutboxMessage, RenderedReport
 from baocao.notices import Notice, queue_notices
 from baocao.periods import as_vn
 from baocao.runtime import Runtime
 from tasks.consolidate import Consolidated
+from tasks.explain import sources_name, write_sources
 from tasks.messages import report_notice
 from tasks.render import (
     build_document,
@@ -48,6 +50,20 @@ def _figures(folder: Path) -> dict[str, str | None]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _write_version(
+    rt: Runtime, doc: Document, result: Consolidated, folder: Path, report_date: dt.date
+) -> list[Path]:
+    """A version's files: the report, its appendix and status, and the office's HTML whose
+    figures link to the sources page written beside it (neither is ever sent)."""
+    body = rt.cfg.body
+    linked = build_document(rt.env, result, rt.report, body, report_date, link_figures=True)
+    page = sources_name(output_names(rt.report, result.period, body).html)
+    files = write_report(
+        rt.env, doc, result, rt.report, folder, body, report_date, linked=linked, sources_page=page
+    )
+    return [*files, write_sources(rt, result, folder)]
+
+
 def render_version(
     rt: Runtime, result: Consolidated, report_date: dt.date, now: dt.datetime
 ) -> tuple[RenderedReport, bool]:
@@ -57,18 +73,17 @@ def render_version(
     with session_scope(rt.engine) as s:
         period_row = crud.get_period(s, report_id=rt.report.id, code=result.period.code)
         latest = crud.latest_report(s, period_id=period_row.id)
-    names = output_names(rt.report, result.period, rt.cfg.body).all
+    names = output_names(rt.report, result.period, rt.cfg.body)
+    expected = [*names.all, sources_name(names.html)]
     if latest and latest.content_sha256 == digest:
-        if not all((Path(latest.folder) / f).is_file() for f in names):  # restore lost files
-            write_report(
-                rt.env, doc, result, rt.report, Path(latest.folder), rt.cfg.body, report_date
-            )
+        if not all((Path(latest.folder) / f).is_file() for f in expected):  # restore lost files
+            _write_version(rt, doc, result, Path(latest.folder), report_date)
         if not (Path(latest.folder) / FIGURES).is_file():
             write_figures(result, Path(latest.folder))
         return latest, False
     version = (latest.version + 1) if latest else 1
     folder = (rt.settings.reports_dir / rt.report.id / result.period.code / f"v{version}").resolve()
-    files = write_report(rt.env, doc, result, rt.report, folder, rt.cfg.body, report_date)
+    files = _write_version(rt, doc, result, folder, report_date)
     write_figures(result, folder)
     row = RenderedReport(
         period_id=period_row.id,

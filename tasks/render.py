@@ -26,6 +26,7 @@ from baocao.document import (
     Layout,
     Run,
     Signer,
+    mark_figure,
     parse_inline,
     plain,
     verbatim,
@@ -89,9 +90,12 @@ def _period_view(p: Period) -> dict:
     }
 
 
-def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
+def text_context(
+    result: Consolidated, report: ReportDef, body: Body, link_figures: bool = False
+) -> dict:
     """What the definition's texts may use: f (formatted; a partial sum says its coverage),
-    v (raw), t (texts), p (plans), c (coverage: `c.x.complete`, `c.x.text` "9/11")."""
+    v (raw), t (texts), p (plans), c (coverage: `c.x.complete`, `c.x.text` "9/11").
+    With `link_figures` each f value carries its code (the office's linked HTML)."""
     plans = report.plans.get(result.period.year, {})
     raw = {
         k: (float(v) if isinstance(v, Decimal) else v)
@@ -106,8 +110,11 @@ def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
         if i.type == "text"
     }
     plan_fmt = {k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in plans.items()}
+    figures = format_figures(result.values, report, result.coverage)
+    if link_figures:
+        figures = {k: mark_figure(k, v) for k, v in figures.items()}
     return {
-        "f": format_figures(result.values, report, result.coverage),
+        "f": figures,
         "v": raw,
         "t": texts,
         "p": plan_fmt,
@@ -151,9 +158,11 @@ def build_document(
     body: Body,
     report_date: dt.date,
     number: str = "",
+    link_figures: bool = False,
 ) -> Document:
-    """The report as a `Document`, every text of the definition filled with figures."""
-    ctx = text_context(result, report, body)
+    """The report as a `Document`, every text of the definition filled with figures (marked
+    with their codes for the office's linked HTML when `link_figures`)."""
+    ctx = text_context(result, report, body, link_figures)
     blocks: list[Block] = []
     if report.preamble:
         blocks.append(_block(_fill(env, report.preamble, ctx, "preamble")))
@@ -555,15 +564,19 @@ def write_report(
     folder: Path,
     body: Body,
     report_date: dt.date | None = None,
+    linked: Document | None = None,
+    sources_page: str = "",
 ) -> list[Path]:
     """All output files of one version into `folder`, named by `output_names`; the last is the
-    office's status workbook, which is never sent."""
+    office's status workbook, which is never sent. With `linked` (the document built with
+    `link_figures`) the HTML, the office's copy, links each figure to `sources_page`."""
     folder.mkdir(parents=True, exist_ok=True)
     names = output_names(report, result.period, body)
     md, html, docx, xlsx, status = (folder / name for name in names.all)
     context = {"doc": doc, "completeness": result.completeness, "timeliness": result.timeliness}
     md.write_text(env.get_template("report.md.j2").render(**context), encoding="utf-8")
-    html.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    office = {**context, "doc": linked or doc, "sources_page": sources_page if linked else ""}
+    html.write_text(env.get_template("report.html.j2").render(**office), encoding="utf-8")
     write_docx(doc, docx, author=body.short_name, date=report_date)
     write_appendices(result, report, xlsx, doc, body, report_date)
     write_status(result, status, body, report_date)

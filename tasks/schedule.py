@@ -10,12 +10,17 @@ from baocao.periods import VN_TZ, Period, add_working_days, is_working_day
 from tasks.collect import collecting_period, period_dates
 
 OVERDUE_REMINDER_SPAN = 10  # working days after the deadline during which reminders run
+HORIZON_DAYS = 366  # the schedules reach the first period whose cut-off is this far away
 
 
-def upcoming_periods(today: dt.date, kind: str, schedule: Schedule, count: int = 4) -> list[Period]:
-    """The period being collected today and the next ones."""
+def upcoming_periods(
+    today: dt.date, kind: str, schedule: Schedule, count: int | None = None
+) -> list[Period]:
+    """The period being collected today and the next ones: `count` in all, or by default up
+    to the first whose cut-off is a year away (so `serve`, restarted yearly, never runs out)."""
     periods = [collecting_period(today, kind, schedule)]
-    while len(periods) < count:
+    horizon = today + dt.timedelta(days=HORIZON_DAYS)
+    while (len(periods) < count) if count else (periods[-1].cutoff < horizon):
         periods.append(periods[-1].next())
     return periods
 
@@ -60,9 +65,9 @@ def rrule_with_dates(times: list[dt.datetime], after: dt.datetime) -> str:
 
 
 def deployment_times(
-    today: dt.date, kind: str, schedule: Schedule, count: int = 4
+    today: dt.date, kind: str, schedule: Schedule, count: int | None = None
 ) -> dict[str, list[dt.datetime]]:
-    """Run times per dated deployment for the next `count` periods."""
+    """Run times per dated deployment for the periods `upcoming_periods` gives."""
     periods = upcoming_periods(today, kind, schedule, count)
     return {
         "open-period": open_times(periods, schedule),

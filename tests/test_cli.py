@@ -246,3 +246,55 @@ def test_a_deleted_store_is_refused_by_the_reading_verbs(tmp_path, monkeypatch):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "restore it from backup" in result.output
     assert not (data / "baocao.sqlite").exists()
+
+
+@pytest.mark.parametrize("verb", [*VERBS, "approve"])
+def test_help_speaks_vietnamese_first(verb):
+    """Each verb's help opens in Vietnamese, English after " / "."""
+    result = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Thư mục cấu hình / config folder" in result.output
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    first = lines[1]  # the verb's own help, after "Usage: ..."
+    assert " / " in first and not first.startswith(("Run", "Open", "Take", "Send", "Write")), first
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["status", "2022-Q9"], "2022-Q9"),
+        (["form", "NOPE", "2022-Q1", "--out", "x.xlsx"], "NOPE"),
+        (
+            ["approve", "2022-Q1", "--by", "chu-tich", "--code", "1", "--date", "31/02/2022"],
+            "31/02",
+        ),
+        (["approve", "2022-Q7", "--by", "chu-tich", "--code", "1"], "2022-Q7"),
+        (["ingest", "--unit", "NV"], "--unit"),
+        (["remind", "2022-Q1", "-u", "NOPE"], "NOPE"),
+        (["publish", "2022-Q5"], "2022-Q5"),
+    ],
+)
+def test_a_users_mistake_is_one_red_line_and_exit_2(args, named, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "400")
+    result = runner.invoke(app, args)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert named in lines[0] and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_open_whose_mail_all_failed_exits_1_and_says_what_to_do(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """Before: `open` printed "0 sent, 14 failed" and exited 0."""
+    from baocao.mailcatcher import free_port
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BAOCAO_MAIL_URL", f"mailto://127.0.0.1:{free_port()}?from=a@b.vn")
+    monkeypatch.setenv("COLUMNS", "400")
+    result = runner.invoke(app, ["open", "2022-Q1", "--as-of", "2022-03-07T08:00"])
+    assert result.exit_code == 1, result.output
+    assert "14 message(s) queued, 0 sent, 14 failed" in result.output  # the summary still shows
+    assert "Chưa gửi được / not delivered: thư đề nghị / requests: 14 thư" in result.output
+    assert "BAOCAO_MAIL_URL" in result.output and "Traceback" not in result.output

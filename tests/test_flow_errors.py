@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import prefect.states
 import pytest
 
 from baocao.config import ConfigError
@@ -77,7 +78,7 @@ def test_bad_parameters_fail_the_run_in_one_line(prefect_harness, tmp_path, monk
 
 
 def test_a_lost_store_fails_the_cycle_in_one_line(prefect_harness, tmp_path, monkeypatch):
-    """Through a subflow too: the quarterly cycle stops at once with the store's line."""
+    """Through a subflow too: the reporting cycle stops at once with the store's line."""
     from baocao.runtime import build_runtime
     from flows.reporting_cycle import reporting_cycle
 
@@ -107,3 +108,80 @@ def test_a_mistake_inside_a_task_is_one_line_too(prefect_harness, tmp_path, monk
     )
     state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
     _failed_cleanly(state, "request.j2")
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"stage": "publish", "units": ["NV"]}, ("units", "a report covers every unit")),
+        ({"stage": "all", "units": ["NV"]}, ("units", "open and remind stages only")),
+        ({"stage": "ingest", "period": "2022-Q1"}, ("period=2022-Q1", "whatever its period")),
+        ({"stage": "ingest", "force": True}, ("force", "never taken twice")),
+    ],
+)
+def test_a_parameter_the_cycle_would_not_use_is_refused(
+    params, words, prefect_harness, tmp_path, monkeypatch
+):
+    """Before: `units` given to the publish stage was silently ignored."""
+    from flows.reporting_cycle import reporting_cycle
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    state = reporting_cycle(**params, as_of="2022-03-07T08:00", return_state=True)
+    _failed_cleanly(state, *words)
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
+def test_ingest_refuses_a_unit_without_files(prefect_harness, tmp_path, monkeypatch):
+    from flows.ingest_submissions import ingest_submissions
+
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    _failed_cleanly(ingest_submissions(unit="NV", return_state=True), "unit=NV", "without paths")
+
+
+def test_a_run_whose_messages_all_failed_ends_failed_with_the_reason(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """Everything is recorded and kept for retry; the run is red, naming the count and the
+    last error; once the server is back a rerun sends them and is green."""
+    from baocao.mailcatcher import MailCatcher, free_port
+    from flows.open_period import open_period
+    from flows.reporting_cycle import reporting_cycle
+    from tasks.notify import DeliveryFailed
+
+    port = free_port()
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BAOCAO_MAIL_URL", f"mailto://127.0.0.1:{port}?from=a@b.vn&mode=insecure")
+    state = open_period(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
+    message = _failed_cleanly(state, "thư đề nghị / requests: 14 thư không gửi được")
+    assert f"127.0.0.1:{port}" in message and "BAOCAO_MAIL_URL" in message
+    with pytest.raises(DeliveryFailed) as caught:  # from Python: the summary travels with it
+        reporting_cycle(period="2022-Q1", stage="open", as_of="2022-03-07T09:00")
+    assert caught.value.summary["open"]["cchc-quarterly"]["failed"] == 14
+    assert caught.value.summary["open"]["cchc-quarterly"]["new_requests"] == 0  # recorded once, retried
+    with MailCatcher(tmp_path / "mail", port=port) as mail:
+        state = open_period(period="2022-Q1", as_of="2022-03-07T10:00", return_state=True)
+        assert state.is_completed() and state.result()["sent"] == 14
+        assert len(mail.received) == 14
+        again = open_period(period="2022-Q1", as_of="2022-03-07T11:00", return_state=True)
+        assert again.is_completed()  # nothing to send is not a failure
+
+
+def test_approval_codes_that_all_failed_fail_the_publish_run(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """No approver holds a code: no pause, the draft waits, the run is red and says why."""
+    from baocao.mailcatcher import free_port
+    from flows.publish_report import publish_report
+    from tests.conftest import ingest_waves, make_runtime, open_example
+
+    rt = make_runtime(tmp_path / "data")
+    open_example(rt)
+    ingest_waves(rt)
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BAOCAO_MAIL_URL", f"mailto://127.0.0.1:{free_port()}?from=a@b.vn")
+    state = publish_report(
+        period="2022-Q1", report_date="2022-04-05", as_of="2022-04-05T09:00", return_state=True
+    )
+    _failed_cleanly(state, "mã duyệt / approval codes: 2 thư không gửi được")
+    summary = prefect.states.get_state_exception(state).summary
+    assert (summary["status"], summary["sent"], summary["version"]) == ("draft", 0, 1)

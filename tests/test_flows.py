@@ -221,3 +221,17 @@ def test_one_stage_rerun_does_only_that(demo_run, tmp_path, monkeypatch):
         assert list(out) == ["publish"]
         assert out["publish"]["cchc-quarterly"]["new_version"] is False
         assert mail.received == []
+
+
+def test_the_report_artifact_shows_the_real_status_and_the_files(demo_run):
+    """Before: the artifact said "draft" for a report that had been sent."""
+    from prefect.artifacts import Artifact
+
+    key = "report-cchc-quarterly-2022-q1"  # written again at the end of the last publish
+    artifact = Artifact.get(key)
+    assert artifact is not None, key
+    text = artifact.data
+    assert "**Tình trạng / status:** đã gửi / sent (6/6)" in text
+    assert "**Số / number:** 25/BC-UBND ngày 05/04/2022" in text
+    assert f"`{SENT_DOCX}`" in text and f"`{SENT_XLSX}`" in text
+    assert "draft" not in artifact.description and "đã gửi" in artifact.description

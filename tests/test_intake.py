@@ -673,3 +673,51 @@ def test_previous_period_percent_cells_and_jumps(tmp_path):
 def _receipt_id(rt, result) -> int:
     with session_scope(rt.engine) as s:
         return s.exec(select(Receipt.id).where(Receipt.arrival_key == result.arrival)).one()
+
+
+# ---- a monthly report -------------------------------------------------------------------
+
+
+def test_a_monthly_report_opens_takes_in_and_reminds(tmp_path):
+    """`period_kind: M` goes through opening, intake and reminders as a quarter does."""
+    import datetime as dt
+
+    from baocao.runtime import build_runtime
+    from baocao.settings import get_settings
+    from tasks.collect import collecting_period
+    from tasks.remind import queue_reminders
+    from tests.conftest import edited_config
+
+    config = edited_config(tmp_path / "config", _report_file(), "period_kind: Q", "period_kind: M")
+    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=config))
+    opened_on = parse_moment("2026-10-07T08:00")
+    period = collecting_period(opened_on.date(), rt.report.period_kind, rt.cfg.schedule)
+    assert period == Period.parse("T10/2026")
+    open_period(rt, period=period, units=["NV"], now=opened_on)
+    form = rt.settings.forms_dir / rt.report.id / "2026-10" / "NV_2026-10.xlsx"
+    assert form.exists()
+    with session_scope(rt.engine) as s:
+        [request] = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "request"))
+    assert "tháng 10/2026" in request.subject and "15/09/2026" in request.body
+
+    # the blank form sent back as it is: identified as NV's for October (not refused as
+    # another report's or period's), then rejected for its empty cells
+    [r] = ingest_files(rt, [form], now=parse_moment("2026-10-09T09:00"))
+    assert (r.unit, r.period, r.outcome) == ("NV", "2026-10", "rejected")
+
+    # a CSV naming the period as a clerk writes it is filed under its code
+    csv = tmp_path / "nv.csv"
+    csv.write_text(
+        "don_vi,ky_bao_cao,ma_chi_tieu,gia_tri\nNV,tháng 10/2026,nv_nv_hoan_thanh,3\n",
+        encoding="utf-8",
+    )
+    [r] = ingest_files(rt, [csv], now=parse_moment("2026-10-09T10:00"), unit="NV")
+    assert (r.unit, r.period) == ("NV", "2026-10") and r.outcome != "unidentified"
+
+    # units' deadline Fri 16/10/2026: the overdue reminder two working days later
+    assert queue_reminders(rt, period=period, today=dt.date(2026, 10, 20), units=["NV"])
+
+
+def _report_file() -> str:
+    [path] = (PROJECT_ROOT / "config" / "reports").glob("*.yaml")
+    return f"reports/{path.name}"

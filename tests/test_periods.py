@@ -32,6 +32,10 @@ D = dt.date
         ("2022-H1", Period(2022, "H", 1)),
         ("2022", Period(2022, "Y", 1)),
         (" 2022-q3 ", Period(2022, "Q", 3)),
+        ("2026-10", Period(2026, "M", 10)),
+        ("2026-06", Period(2026, "M", 6)),
+        ("2026-9M", Period(2026, "9M", 1)),
+        ("2026-H2", Period(2026, "H", 2)),
     ],
 )
 def test_parse(text, expected):
@@ -47,12 +51,101 @@ def test_codes():
 
 
 @pytest.mark.parametrize(
-    "text", ["2022-Q5", "2022-Q0", "2022-H3", "22-Q1", "2022Q1", "Q1-2022", "", "2022-X1", "năm"]
+    ("text", "code"),
+    [
+        ("T10/2026", "2026-10"),
+        ("t10/2026", "2026-10"),
+        ("tháng 10/2026", "2026-10"),
+        ("Tháng 10 năm 2026", "2026-10"),
+        ("thang 10/2026", "2026-10"),
+        ("10/2026", "2026-10"),
+        ("tháng 6/2026", "2026-06"),
+        ("T1/2027", "2027-01"),
+        ("2026-6", "2026-06"),
+        ("Quý IV/2026", "2026-Q4"),
+        ("QUÝ I/2026", "2026-Q1"),
+        ("quý 4/2026", "2026-Q4"),
+        ("quy iii nam 2026", "2026-Q3"),
+        ("Q1-2022", "2022-Q1"),
+        ("6 tháng đầu năm 2026", "2026-H1"),
+        ("6 tháng năm 2026", "2026-H1"),
+        ("6 thang dau nam 2026", "2026-H1"),
+        ("6 tháng cuối năm 2026", "2026-H2"),
+        ("9 tháng năm 2026", "2026-9M"),
+        ("9 tháng đầu năm 2026", "2026-9M"),
+        ("9 thang nam 2026", "2026-9M"),
+        ("2026-9m", "2026-9M"),
+        ("năm 2026", "2026"),
+        ("Năm 2026", "2026"),
+        ("nam 2026", "2026"),
+    ],
+)
+def test_parse_what_clerks_write(text, code):
+    assert Period.parse(text).code == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2022-Q5",
+        "2022-Q0",
+        "2022-H3",
+        "22-Q1",
+        "2022Q1",
+        "",
+        "2022-X1",
+        "năm",
+        "2026-13",
+        "2026-00",
+        "2026-Q5",
+        "2026-H3",
+        "tháng 13/2026",
+        "T0/2026",
+        "Quý V/2026",
+        "quý 5/2026",
+        "2026-9M2",
+        "8 tháng năm 2026",
+        "13/2026",
+    ],
 )
 def test_parse_invalid_names_the_input(text):
     with pytest.raises(PeriodError) as exc:
         Period.parse(text)
-    assert f"'{text}'" in str(exc.value)
+    message = str(exc.value)
+    assert f"'{text}'" in message
+    assert message.startswith("Kỳ báo cáo") and " / invalid period" in message
+    assert "\n" not in message
+
+
+def test_unknown_text_lists_the_accepted_forms():
+    with pytest.raises(PeriodError) as exc:
+        Period.parse("quý trước")
+    for form in ("2026-10", "tháng 10/2026", "Quý IV/2026", "2026-H1", "2026-9M", "năm 2026"):
+        assert form in str(exc.value)
+
+
+def test_month_out_of_range_says_why():
+    with pytest.raises(PeriodError, match="12 tháng"):
+        Period.parse("tháng 13/2026")
+    with pytest.raises(PeriodError, match="4 quý"):
+        Period.parse("2026-Q5")
+
+
+@pytest.mark.parametrize(
+    ("kind", "n"), [("M", 13), ("M", 0), ("Q", 5), ("H", 3), ("9M", 2), ("Z", 1)]
+)
+def test_a_period_that_does_not_exist_cannot_be_built(kind, n):
+    with pytest.raises(PeriodError):
+        Period(2026, kind, n)
+
+
+def test_june_and_the_six_months_do_not_look_alike():
+    june, half = Period.parse("2026-06"), Period.parse("2026-H1")
+    assert june != half
+    assert (june.code, june.label) == ("2026-06", "tháng 6/2026")
+    assert (half.code, half.label) == ("2026-H1", "6 tháng đầu năm 2026")
+    assert june.cutoff == half.cutoff == D(2026, 6, 14)
+    assert june.window()[0] == D(2026, 5, 15) != half.window()[0]
 
 
 def test_period_error_is_a_value_error():
@@ -67,10 +160,16 @@ def test_period_error_is_a_value_error():
         ("2022-H1", "6 tháng đầu năm 2022"),
         ("2022-H2", "6 tháng cuối năm 2022"),
         ("2022", "năm 2022"),
+        ("2026-10", "tháng 10/2026"),
+        ("2027-01", "tháng 1/2027"),
+        ("2026-9M", "9 tháng năm 2026"),
     ],
 )
 def test_labels(text, label):
-    assert Period.parse(text).label == label
+    p = Period.parse(text)
+    assert p.label == label
+    assert str(p) == p.code
+    assert Period.parse(p.label) == p  # what the documents print reads back
 
 
 @pytest.mark.parametrize(
@@ -82,6 +181,12 @@ def test_labels(text, label):
         ("2022-Q4", D(2022, 9, 15), D(2022, 12, 14)),
         ("2022-H1", D(2021, 12, 15), D(2022, 6, 14)),
         ("2022", D(2021, 12, 15), D(2022, 12, 14)),
+        ("2022-H2", D(2022, 6, 15), D(2022, 12, 14)),
+        ("2026-10", D(2026, 9, 15), D(2026, 10, 14)),
+        ("2026-12", D(2026, 11, 15), D(2026, 12, 14)),
+        ("2027-01", D(2026, 12, 15), D(2027, 1, 14)),
+        ("2026-9M", D(2025, 12, 15), D(2026, 9, 14)),
+        ("2027-Q1", D(2026, 12, 15), D(2027, 3, 14)),
     ],
 )
 def test_window_decree_09_2019(text, start, end):
@@ -90,11 +195,28 @@ def test_window_decree_09_2019(text, start, end):
     assert p.cutoff == end
 
 
-def test_quarter_windows_tile_the_year():
-    q = Period.parse("2022-Q1")
-    for _ in range(7):
-        assert q.next().window()[0] == q.window()[1] + dt.timedelta(days=1)
-        q = q.next()
+@pytest.mark.parametrize("first", ["2022-Q1", "2026-01", "2026-H1", "2026"])
+def test_windows_tile_the_years(first):
+    p = Period.parse(first)
+    for _ in range(14):
+        assert p.next().window()[0] == p.window()[1] + dt.timedelta(days=1)
+        p = p.next()
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("2026-10", 10, 10),
+        ("2026-Q4", 10, 12),
+        ("2026-H1", 1, 6),
+        ("2026-H2", 7, 12),
+        ("2026-9M", 1, 9),
+        ("2026", 1, 12),
+    ],
+)
+def test_first_and_last_month(text, first, last):
+    p = Period.parse(text)
+    assert (p.first_month, p.last_month) == (first, last)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +227,9 @@ def test_quarter_windows_tile_the_year():
         ("2022-H1", "2021-H2", "2022-H2"),
         ("2022-H2", "2022-H1", "2023-H1"),
         ("2022", "2021", "2023"),
+        ("2026-01", "2025-12", "2026-02"),
+        ("2026-12", "2026-11", "2027-01"),
+        ("2026-9M", "2025-9M", "2027-9M"),
     ],
 )
 def test_previous_and_next(text, previous, following):
@@ -112,6 +237,31 @@ def test_previous_and_next(text, previous, following):
     assert p.previous() == Period.parse(previous)
     assert p.next() == Period.parse(following)
     assert p.previous().next() == p
+
+
+@pytest.mark.parametrize(
+    ("day", "kind", "code"),
+    [
+        (D(2026, 10, 14), "M", "2026-10"),
+        (D(2026, 10, 15), "M", "2026-11"),
+        (D(2026, 12, 15), "M", "2027-01"),
+        (D(2027, 1, 14), "M", "2027-01"),
+        (D(2026, 12, 14), "Q", "2026-Q4"),
+        (D(2026, 12, 15), "Q", "2027-Q1"),
+        (D(2026, 6, 14), "H", "2026-H1"),
+        (D(2026, 6, 15), "H", "2026-H2"),
+        (D(2026, 12, 20), "H", "2027-H1"),
+        (D(2026, 9, 14), "9M", "2026-9M"),
+        (D(2026, 10, 20), "9M", "2026-9M"),  # between windows: the latest one begun
+        (D(2026, 12, 15), "9M", "2027-9M"),
+        (D(2026, 12, 14), "Y", "2026"),
+        (D(2026, 12, 15), "Y", "2027"),
+    ],
+)
+def test_containing(day, kind, code):
+    p = Period.containing(day, kind)
+    assert p == Period.parse(code) and p.kind == kind
+    assert p.window()[0] <= day
 
 
 # ---- working days ---------------------------------------------------------------------

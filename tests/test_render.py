@@ -566,6 +566,10 @@ def test_output_names_are_ascii_and_say_what_they_are(example):
     assert all(n.isascii() and " " not in n for n in names.all)
     half = output_names(rt.report, Period(2022, "H", 1), rt.cfg.body)
     assert half.docx == "BC-CCHC-6-thang-dau-nam-2022-UBND-huyen-Son-Tay.docx"
+    june = output_names(rt.report, Period(2022, "M", 6), rt.cfg.body)
+    assert june.docx == "BC-CCHC-thang-6-2022-UBND-huyen-Son-Tay.docx"
+    nine = output_names(rt.report, Period(2022, "9M"), rt.cfg.body)
+    assert nine.docx == "BC-CCHC-9-thang-nam-2022-UBND-huyen-Son-Tay.docx"
 
 
 def test_content_digest_ignores_date(example):
