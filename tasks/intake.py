@@ -282,7 +282,7 @@ def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
         with session_scope(rt.engine) as s:
             units = p_obs["unit"].unique().tolist()
             before = crud.previous_values(s, report_id=rt.report.id, period_code=code, units=units)
-        plans = rt.report.plans.get(int(code[:4]), {})
+        plans = rt.cfg.plan(rt.report.id, int(code[:4]))
         v, f = validate(p_obs, rt.report, rt.cfg, plans, before)
         values.append(v)
         findings.append(f)

@@ -91,8 +91,8 @@ def _period_view(p: Period) -> dict:
 
 def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
     """What the definition's texts may use: f (formatted; a partial sum says its coverage),
-    v (raw), t (texts), p (plans), c (coverage: `c.x.complete`, `c.x.text` "9/11")."""
-    plans = report.plans.get(result.period.year, {})
+    v (raw), t (texts), p (the year's plans), c (coverage: `c.x.complete`, `c.x.text`
+    "9/11"), d (the period's facts)."""
     raw = {
         k: (float(v) if isinstance(v, Decimal) else v)
         for k, v in result.values.items()
@@ -105,13 +105,16 @@ def text_context(result: Consolidated, report: ReportDef, body: Body) -> dict:
         for i in report.indicators
         if i.type == "text"
     }
-    plan_fmt = {k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in plans.items()}
+    plan_fmt = {
+        k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in result.plans.items()
+    }
     return {
         "f": format_figures(result.values, report, result.coverage),
         "v": raw,
         "t": texts,
         "p": plan_fmt,
         "c": _coverage_view(result, report),
+        "d": dict(result.facts),
         "period": _period_view(result.period),
         "next_period": _period_view(result.period.next()),
         "body": body,
