@@ -178,6 +178,8 @@ def open_(
         f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} message(s) queued, "
         f"{_delivered(r)}; units' deadline {r['unit_deadline']}"
     )
+    if r.get("facts"):  # the report cannot be published without them; opening goes on
+        err.print(f"[yellow]Cảnh báo / warning:[/] {escape(r['facts'])}", soft_wrap=True)
 
 
 @app.command()
