@@ -487,12 +487,17 @@ def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> 
         for prefix, name in _figure_refs(tree):
             if name in known[prefix]:
                 continue
-            close = difflib.get_close_matches(name, known[prefix], n=1)
-            hint = f"; có phải `{prefix}.{close[0]}`? / did you mean it?" if close else ""
+            hint = _did_you_mean(name, known[prefix], f"{prefix}.")
             raise ConfigError(
                 f"{path}: key `{key}`: `{prefix}.{name}` không có trong {_WHERE[prefix]} / "
                 f"unknown name{hint}"
             )
+
+
+def _did_you_mean(name: str, names, prefix: str = "") -> str:
+    """`; có phải `f.tthc_tiep_nhan`? / did you mean it?` for the closest known name, or ""."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"; có phải `{prefix}{close[0]}`? / did you mean it?" if close else ""
 
 
 def _texts(report: ReportDef) -> list[tuple[str, str]]:
@@ -574,8 +579,7 @@ def _load_plans(root: Path, report: ReportDef) -> dict[int, dict[str, float]]:
         plan: dict[str, float] = {}
         for code, value in _read_yaml(path).items():
             if str(code) not in allowed:
-                close = difflib.get_close_matches(str(code), allowed, n=1)
-                hint = f"; có phải `{close[0]}`? / did you mean it?" if close else ""
+                hint = _did_you_mean(str(code), allowed)
                 raise ConfigError(
                     f"{path}: key `{code}`: không phải chỉ tiêu số của báo cáo {report.id} / "
                     f"not a numeric indicator of the report{hint}"
@@ -618,8 +622,7 @@ def read_facts(cfg: Config, report: ReportDef, period_code: str) -> dict[str, st
     data = _read_yaml(path) if path.read_text(encoding="utf-8").strip() else {}
     for key in data:
         if str(key) not in declared:
-            close = difflib.get_close_matches(str(key), declared, n=1)
-            hint = f"; có phải `{close[0]}`? / did you mean it?" if close else ""
+            hint = _did_you_mean(str(key), declared)
             raise ConfigError(
                 f"{path}: key `{key}`: báo cáo không khai báo dữ kiện này (`facts:`) / "
                 f"unknown fact{hint}"
