@@ -198,11 +198,17 @@ def open_(
     from flows.open_period import open_period
 
     _preflight(config, period=period or "", units=units, as_of=as_of)
-    _flow(
-        lambda r: console.print(
+
+    def show(r: dict) -> None:
+        console.print(
             f"{r['period']}: {r['new_requests']} new request(s), {r['queued_messages']} "
             f"message(s) queued, {_delivered(r)}; units' deadline {r['unit_deadline']}"
-        ),
+        )
+        if r.get("facts"):  # the report cannot be published without them; opening goes on
+            err.print(f"[yellow]Cảnh báo / warning:[/] {escape(r['facts'])}", soft_wrap=True)
+
+    _flow(
+        show,
         open_period,
         period=period or "",
         units=units or [],

@@ -4,6 +4,9 @@
     config/units.yaml                the reporting units and how to reach them
     config/schedule.yaml             opening day, deadlines, reminder policy
     config/reports/<id>.yaml         a report definition (indicators, rules, text, recipients)
+    config/plans/<id>/<year>.yaml    the year's plan figures (KH giao), indicator code: number
+    config/facts/<id>/<period>.yaml  the period's facts its texts cite (`d.<key>`): the numbers
+                                     and dates of documents, inspection rounds
 
 Any mistake stops the load with one message naming the file, the key and the problem.
 """
@@ -203,6 +206,15 @@ class Derived(_Model):
     plausible_max: float = 100.0
 
 
+class Fact(_Model):
+    """A fact the texts cite that changes each period (`{{ d.cv_tinh }}`): the clerk writes
+    its value in config/facts/<report>/<period>.yaml, never in the standing text."""
+
+    key: str = Field(pattern=CODE)
+    label: str  # what the clerk writes: "Văn bản của UBND tỉnh về chế độ báo cáo CCHC"
+    example: str = ""  # "Công văn số 900/UBND-TTHC ngày 03/3/2022"
+
+
 class Section(_Model):
     heading: str
     level: Literal[1, 2] = 1
@@ -300,7 +312,7 @@ class ReportDef(_Model):
     sum_rules: tuple[SumRule, ...] = ()
     not_above_rules: tuple[NotAboveRule, ...] = ()
     derived: tuple[Derived, ...] = ()
-    plans: dict[int, dict[str, float]] = {}
+    facts: tuple[Fact, ...] = ()  # what each period's facts file holds (`d.<key>`)
     sections: tuple[Section, ...] = Field(min_length=1)
     footnotes: dict[int, str] = {}
     closing: str = ""
@@ -323,6 +335,7 @@ class Config(_Model):
     units: tuple[Unit, ...]
     schedule: Schedule
     reports: dict[str, ReportDef]
+    plans: dict[str, dict[int, dict[str, float]]] = {}  # report id -> year -> code -> figure
 
     _unit_map: dict[str, Unit] = PrivateAttr(default_factory=dict)
     _groups: dict[str, list[str]] = PrivateAttr(default_factory=dict)
@@ -358,6 +371,10 @@ class Config(_Model):
                 f"không có báo cáo '{report_id}' trong {self.root}/reports; có: "
                 f"{', '.join(sorted(self.reports))} / no such report"
             ) from None
+
+    def plan(self, report_id: str, year: int) -> dict[str, float]:
+        """The year's plan figures of a report (config/plans/<id>/<year>.yaml), {} without."""
+        return self.plans.get(report_id, {}).get(year, {})
 
     def contact_for(self, report: ReportDef | None = None) -> ContactPerson:
         """Whom a message about `report` names to ask: the report's person, else body.yaml's."""
@@ -461,21 +478,12 @@ def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> 
             name = ref.removeprefix("plan:")
             if name not in codes:
                 raise ConfigError(f"{path}: derived {d.code}: unknown indicator '{name}'")
-    for year, plan in report.plans.items():
-        for code in plan:
-            if code not in codes:
-                raise ConfigError(f"{path}: plans.{year}: unknown indicator '{code}'")
+    keys = [f.key for f in report.facts]
+    if dup := sorted({k for k in keys if keys.count(k) > 1}):
+        raise ConfigError(f"{path}: key `facts`: fact '{dup[0]}' appears twice")
     env = Environment()
-    texts = [("title", report.title), ("preamble", report.preamble), ("closing", report.closing)]
-    texts += [(f"sections[{n}].heading", s.heading) for n, s in enumerate(report.sections)]
-    texts += [
-        (f"sections[{n}].paragraphs[{k}]", p)
-        for n, s in enumerate(report.sections)
-        for k, p in enumerate(s.paragraphs)
-    ]
-    texts += [(f"footnotes.{n}", t) for n, t in report.footnotes.items()]
     known = _text_names(report)
-    for key, text in texts:
+    for key, text in _texts(report):
         try:
             tree = env.parse(text)
         except TemplateSyntaxError as exc:
@@ -485,12 +493,29 @@ def _check_report(cfg_units: dict[str, Unit], report: ReportDef, path: Path) -> 
         for prefix, name in _figure_refs(tree):
             if name in known[prefix]:
                 continue
-            close = difflib.get_close_matches(name, known[prefix], n=1)
-            hint = f"; có phải `{prefix}.{close[0]}`? / did you mean it?" if close else ""
+            hint = _did_you_mean(name, known[prefix], f"{prefix}.")
             raise ConfigError(
                 f"{path}: key `{key}`: `{prefix}.{name}` không có trong {_WHERE[prefix]} / "
                 f"unknown name{hint}"
             )
+
+
+def _did_you_mean(name: str, names, prefix: str = "") -> str:
+    """`; có phải `f.tthc_tiep_nhan`? / did you mean it?` for the closest known name, or ""."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"; có phải `{prefix}{close[0]}`? / did you mean it?" if close else ""
+
+
+def _texts(report: ReportDef) -> list[tuple[str, str]]:
+    """Every text of the definition, with the key that names it in the YAML."""
+    texts = [("title", report.title), ("preamble", report.preamble), ("closing", report.closing)]
+    texts += [(f"sections[{n}].heading", s.heading) for n, s in enumerate(report.sections)]
+    texts += [
+        (f"sections[{n}].paragraphs[{k}]", p)
+        for n, s in enumerate(report.sections)
+        for k, p in enumerate(s.paragraphs)
+    ]
+    return texts + [(f"footnotes.{n}", t) for n, t in report.footnotes.items()]
 
 
 # What a text may name after each prefix (tasks/render.py `text_context`).
@@ -499,7 +524,8 @@ _WHERE = {
     "v": "`indicators` hay `derived`",
     "c": "`indicators` hay `derived`",
     "t": "các chỉ tiêu `type: text`",
-    "p": "`plans` (chỉ tiêu có kế hoạch năm)",
+    "p": "các chỉ tiêu số (kế hoạch năm ở config/plans)",
+    "d": "`facts` của báo cáo",
 }
 
 
@@ -510,12 +536,18 @@ def _text_names(report: ReportDef) -> dict[str, set[str]]:
         "v": figures,
         "c": figures,
         "t": {i.code for i in report.indicators if i.type == "text"},
-        "p": {code for plan in report.plans.values() for code in plan},
+        "p": _plannable(report),
+        "d": {f.key for f in report.facts},
     }
 
 
+def _plannable(report: ReportDef) -> set[str]:
+    """Indicators that may have a plan figure: the numbers."""
+    return {i.code for i in report.indicators if i.type in ("integer", "decimal", "percent")}
+
+
 def _figure_refs(tree: nodes.Template) -> list[tuple[str, str]]:
-    """Every `f.x`, `v.x`, `t.x`, `p.x`, `c.x` (or `f['x']`) a text uses, in order."""
+    """Every `f.x`, `v.x`, `t.x`, `p.x`, `c.x`, `d.x` (or `f['x']`) a text uses, in order."""
     refs: list[tuple[str, str]] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         base = node.node
@@ -559,6 +591,90 @@ def _schedule(data: dict, body: Body, path: Path, prefix: str = "") -> Schedule:
     return schedule
 
 
+def plan_keys(report: ReportDef) -> list[str]:
+    """The plan figures a report needs each year: `plan:` denominators and `p.` in its texts."""
+    keys = [d.denominator[5:] for d in report.derived if d.denominator.startswith("plan:")]
+    env = Environment()
+    for _key, text in _texts(report):
+        keys += [name for prefix, name in _figure_refs(env.parse(text)) if prefix == "p"]
+    return list(dict.fromkeys(keys))
+
+
+# Where a report's period inputs live: one place, keyed by (report id, period or year).
+def inputs_file(root: Path, kind: Literal["facts", "plans"], report_id: str, key: str) -> Path:
+    """`config/facts/<report>/<period>.yaml` or `config/plans/<report>/<year>.yaml`."""
+    return root / kind / report_id / f"{key}.yaml"
+
+
+def _load_plans(root: Path, report: ReportDef) -> dict[int, dict[str, float]]:
+    """Every year's plan file of a report, each key an indicator that takes a plan figure."""
+    plans: dict[int, dict[str, float]] = {}
+    allowed = _plannable(report)
+    for path in sorted(inputs_file(root, "plans", report.id, "*").parent.glob("*.yaml")):
+        if not re.fullmatch(r"\d{4}", path.stem):
+            raise ConfigError(f"{path}: tên tệp phải là năm, ví dụ 2022.yaml / name it by its year")
+        plan: dict[str, float] = {}
+        for code, value in _read_yaml(path).items():
+            if str(code) not in allowed:
+                hint = _did_you_mean(str(code), allowed)
+                raise ConfigError(
+                    f"{path}: key `{code}`: không phải chỉ tiêu số của báo cáo {report.id} / "
+                    f"not a numeric indicator of the report{hint}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{path}: key `{code}`: phải là số / must be a number")
+            plan[str(code)] = float(value)
+        plans[int(path.stem)] = plan
+    return plans
+
+
+def require_plan(cfg: Config, report: ReportDef, year: int) -> dict[str, float]:
+    """The year's plan figures, every one the report needs there; else one line naming the
+    file to write and its keys."""
+    plan = cfg.plan(report.id, year)
+    missing = [k for k in plan_keys(report) if k not in plan]
+    if not missing:
+        return plan
+    path = inputs_file(cfg.root, "plans", report.id, str(year))
+    what = "thiếu khóa / missing keys" if path.is_file() else "chưa có tệp / file missing"
+    raise ConfigError(
+        f"{path}: {what}: {', '.join(missing)}; ghi số liệu kế hoạch (KH giao) năm {year} "
+        f"vào tệp này, mỗi dòng `mã_chỉ_tiêu: số` / write the year's plan figures there"
+    )
+
+
+def read_facts(cfg: Config, report: ReportDef, period_code: str) -> dict[str, str]:
+    """The period's facts (`d.<key>`), every declared key with a value and no other; else one
+    line naming the file, the key and what to write."""
+    if not report.facts:
+        return {}
+    path = inputs_file(cfg.root, "facts", report.id, period_code)
+    declared = {f.key: f for f in report.facts}
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: chưa có tệp dữ kiện của kỳ {period_code}; tạo tệp với các khóa "
+            f"{', '.join(declared)} (xem `facts:` trong reports/{report.id}.yaml) / "
+            "the period's facts file is missing: write it with these keys"
+        )
+    data = _read_yaml(path) if path.read_text(encoding="utf-8").strip() else {}
+    for key in data:
+        if str(key) not in declared:
+            hint = _did_you_mean(str(key), declared)
+            raise ConfigError(
+                f"{path}: key `{key}`: báo cáo không khai báo dữ kiện này (`facts:`) / "
+                f"unknown fact{hint}"
+            )
+    for key, fact in declared.items():
+        value = data.get(key)
+        if value is None or str(value).strip() == "" or isinstance(value, dict | list):
+            example = f', ví dụ "{fact.example}"' if fact.example else ""
+            raise ConfigError(
+                f"{path}: key `{key}`: chưa có giá trị; ghi {fact.label}{example} / "
+                "missing: write this fact of the period"
+            )
+    return {k: str(data[k]).strip() for k in declared}
+
+
 def load_config(root: Path | str) -> Config:
     """Read and validate a config folder; raise ConfigError naming file, key and problem."""
     root = Path(root)
@@ -574,8 +690,14 @@ def load_config(root: Path | str) -> Config:
     office_schedule = _read_yaml(root / "schedule.yaml")
     schedule = _schedule(office_schedule, body, root / "schedule.yaml")
     reports: dict[str, ReportDef] = {}
+    plans: dict[str, dict[int, dict[str, float]]] = {}
     for path in sorted((root / "reports").glob("*.yaml")):
         data = _read_yaml(path)
+        if "plans" in data:
+            raise ConfigError(
+                f"{path}: key `plans`: kế hoạch năm nằm trong tệp riêng, "
+                f"config/plans/<báo cáo>/<năm>.yaml / the year's plan figures go to their own file"
+            )
         own = data.pop("schedule", None) or {}
         if not isinstance(own, dict):
             raise ConfigError(f"{path}: key `schedule`: expected a mapping of schedule.yaml's keys")
@@ -590,6 +712,9 @@ def load_config(root: Path | str) -> Config:
                 "approve; name at least one approver with a contact"
             )
         reports[report.id] = report.model_copy(update={"schedule": report_schedule})
+        plans[report.id] = _load_plans(root, report)
     if not reports:
         raise ConfigError(f"{root / 'reports'}: no report definition (*.yaml) found")
-    return Config(root=root, body=body, units=units, schedule=schedule, reports=reports)
+    return Config(
+        root=root, body=body, units=units, schedule=schedule, reports=reports, plans=plans
+    )

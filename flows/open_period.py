@@ -41,5 +41,7 @@ def open_period(
     opened = open_period_task(rt, p, units, now, tag is not None)
     sent = deliver_outbox_task(rt, kinds=["request"], period_code=p.code)
     get_run_logger().info("opened %s: %s; delivery %s", p.code, opened, sent)
+    if opened["facts"]:
+        get_run_logger().warning("%s", opened["facts"])
     problem = check_delivery(rt, "thư đề nghị / requests", sent, "request", p)
     return finish({**opened, **sent}, problem)

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
 from baocao import crud, forms
-from baocao.config import Config, ReportDef, Schedule
+from baocao.config import Config, ConfigError, ReportDef, Schedule, read_facts
 from baocao.db import session_scope
 from baocao.models import CollectionRequest, ReportingPeriod
 from baocao.notices import Notice, queue_notices
@@ -195,7 +195,18 @@ def open_period(
         "new_requests": len(new),
         "queued_messages": len(queued),
         "unit_deadline": period_dates(period, rt.schedule).unit_last_day.isoformat(),
+        "facts": facts_warning(rt.cfg, rt.report, period),
     }
+
+
+def facts_warning(cfg: Config, report: ReportDef, period: Period) -> str:
+    """What the period's facts file still lacks ("" when complete): opening does not wait for
+    it (facts are often known later), publishing does."""
+    try:
+        read_facts(cfg, report, period.code)
+    except ConfigError as exc:
+        return str(exc)
+    return ""
 
 
 def form_for(rt: Runtime, unit_code: str, period: Period) -> bytes:

@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from baocao import crud, vnformat
-from baocao.config import Config, Indicator, ReportDef
+from baocao.config import Config, ConfigError, Indicator, ReportDef, read_facts, require_plan
 from baocao.db import session_scope
 from baocao.periods import Period
 from baocao.runtime import Runtime
@@ -55,6 +55,8 @@ class Consolidated:
     expected: list[str]
     missing: list[tuple[str, str]] = field(default_factory=list)  # (indicator, unit) unsupplied
     coverage: dict[str, Coverage] = field(default_factory=dict)  # indicator/derived code
+    plans: dict[str, float] = field(default_factory=dict)  # the year's plan figures (`p.`)
+    facts: dict[str, str] = field(default_factory=dict)  # the period's facts file (`d.`)
 
     @property
     def units_in(self) -> int:
@@ -249,7 +251,7 @@ def consolidate_frames(
         unit=lambda f: f["submission_id"].map(ids)
     )
     by_unit = pivot_units(values, report).reindex([u for u in expected if u in chosen.index])
-    plans = report.plans.get(period.year, {})
+    plans = cfg.plan(report.id, period.year)
     combined, missing = combine(by_unit, report, cfg)
     derived = derive(combined, report, plans)
     table = figure_table(combined, derived, report, plans, previous)
@@ -262,6 +264,7 @@ def consolidate_frames(
         expected=expected,
         missing=missing,
         coverage=coverage(by_unit, report, cfg),
+        plans=plans,
     )
 
 
@@ -285,11 +288,20 @@ def consolidate_period(rt: Runtime, period: Period) -> Consolidated:
     if (prev_subs["status"] == "valid").any():
         previous = consolidate_frames(prev_subs, prev_values, rt.cfg, rt.report, prev_period).values
     subs, values = load_period(rt, period)
-    return consolidate_frames(subs, values, rt.cfg, rt.report, period, previous)
+    result = consolidate_frames(subs, values, rt.cfg, rt.report, period, previous)
+    try:  # a draft's figures do not wait for the facts; publishing does (require_complete)
+        result.facts = read_facts(rt.cfg, rt.report, period.code)
+    except ConfigError:
+        pass
+    return result
 
 
 def require_complete(result: Consolidated, cfg: Config, report: ReportDef) -> None:
-    """Refuse to render when a figure the text needs has no value, naming who owes it."""
+    """Refuse to render when a figure the text needs has no value, naming who owes it, or
+    when the period's facts or the year's plan figures are not written yet (one line naming
+    the file to write)."""
+    read_facts(cfg, report, result.period.code)
+    require_plan(cfg, report, result.period.year)
     singles = [(i, u) for i, u in result.missing if report.indicator_map[i].aggregate == "single"]
     if singles:
         lines = [

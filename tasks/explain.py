@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from baocao import crud, vnformat
-from baocao.config import Config, ReportDef
+from baocao.config import Config, ReportDef, inputs_file
 from baocao.db import session_scope
 from baocao.document import plain
 from baocao.periods import Period, as_vn
@@ -164,7 +164,7 @@ def _derived(result, sources, cfg, report, d, printed, coverage) -> Explanation:
     """A percentage: numerator / denominator x 100, with both explained."""
     num = build_explanation(result, sources, cfg, report, d.numerator)
     if d.denominator.startswith("plan:"):
-        den = _plan(report, result.period.year, d.denominator[5:])
+        den = _plan(cfg, report, result.period.year, d.denominator[5:])
     else:
         den = build_explanation(result, sources, cfg, report, d.denominator)
     return Explanation(
@@ -179,10 +179,10 @@ def _derived(result, sources, cfg, report, d, printed, coverage) -> Explanation:
     )
 
 
-def _plan(report: ReportDef, year: int, code: str) -> Explanation:
-    """A plan figure of the year, from the report definition."""
+def _plan(cfg: Config, report: ReportDef, year: int, code: str) -> Explanation:
+    """A plan figure of the year, from the year's plans file."""
     ind = report.indicator_map[code]
-    value = report.plans.get(year, {}).get(code)
+    value = cfg.plan(report.id, year).get(code)
     return Explanation(
         code=f"plan:{code}",
         label=f"Kế hoạch năm {year}: {ind.label}",
@@ -190,7 +190,7 @@ def _plan(report: ReportDef, year: int, code: str) -> Explanation:
         kind="plan",
         printed=vnformat.number(value, ind.decimals) if value is not None else None,
         coverage="",
-        formula=f"Kế hoạch năm {year} trong định nghĩa báo cáo ({report.id})",
+        formula=f"Kế hoạch năm {year}: {inputs_file(cfg.root, 'plans', report.id, str(year))}",
     )
 
 

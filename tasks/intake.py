@@ -302,7 +302,7 @@ def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
         with session_scope(rt.engine) as s:
             units = p_obs["unit"].unique().tolist()
             before = crud.previous_values(s, report_id=report_id, period_code=code, units=units)
-        plans = report.plans.get(Period.parse(code).year, {})
+        plans = rt.cfg.plan(report_id, Period.parse(code).year)
         v, f = validate(p_obs, report, rt.cfg, plans, before)
         values.append(v)
         findings.append(f)

@@ -94,9 +94,9 @@ def text_context(
     result: Consolidated, report: ReportDef, body: Body, link_figures: bool = False
 ) -> dict:
     """What the definition's texts may use: f (formatted; a partial sum says its coverage),
-    v (raw), t (texts), p (plans), c (coverage: `c.x.complete`, `c.x.text` "9/11").
-    With `link_figures` each f value carries its code (the office's linked HTML)."""
-    plans = report.plans.get(result.period.year, {})
+    v (raw), t (texts), p (the year's plans), c (coverage: `c.x.complete`, `c.x.text`
+    "9/11"), d (the period's facts). With `link_figures` each f value carries its code
+    (the office's linked HTML)."""
     raw = {
         k: (float(v) if isinstance(v, Decimal) else v)
         for k, v in result.values.items()
@@ -109,7 +109,9 @@ def text_context(
         for i in report.indicators
         if i.type == "text"
     }
-    plan_fmt = {k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in plans.items()}
+    plan_fmt = {
+        k: vnformat.number(v, report.indicator_map[k].decimals) for k, v in result.plans.items()
+    }
     figures = format_figures(result.values, report, result.coverage)
     if link_figures:
         figures = {k: mark_figure(k, v) for k, v in figures.items()}
@@ -119,6 +121,7 @@ def text_context(
         "t": texts,
         "p": plan_fmt,
         "c": _coverage_view(result, report),
+        "d": dict(result.facts),
         "period": _period_view(result.period),
         "next_period": _period_view(result.period.next()),
         "body": body,

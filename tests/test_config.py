@@ -276,7 +276,8 @@ def test_typo_in_a_figure_name_is_refused_with_the_closest_name(tmp_path):
     ("old", "new", "bad"),
     [
         ("{{ t.nv_tuyen_dung }}", "{{ t.nv_vi_pham }}", "t.nv_vi_pham"),  # a number, not a text
-        ("{{ p.tc_thu_huyen_xa }}", "{{ p.tc_chi_xa }}", "p.tc_chi_xa"),  # no plan for it
+        ("{{ p.tc_thu_huyen_xa }}", "{{ p.nv_tuyen_dung }}", "p.nv_tuyen_dung"),  # a text: no plan
+        ("{{ d.cv_tinh }}", "{{ d.cv_tinhh }}", "d.cv_tinhh"),  # not a declared fact
         ("v.tthc_pakn == 0", "v['tthc_pakm'] == 0", "v.tthc_pakm"),  # subscript form
         ("c.tthc_pakn.complete", "c.tthc_pak.complete", "c.tthc_pak"),
     ],

@@ -183,7 +183,7 @@ def test_derive_missing_or_zero_denominator(example_runtime):
 
 def test_derive_against_the_plan(example_runtime):
     report = example_runtime.report
-    got = derive({"tc_thu_nsnn": 112108.0}, report, report.plans[2022])
+    got = derive({"tc_thu_nsnn": 112108.0}, report, example_runtime.cfg.plan(report.id, 2022))
     assert got["tc_thu_nsnn_pct"] == Decimal("43.5")
 
 

@@ -157,7 +157,9 @@ def test_a_run_whose_messages_all_failed_ends_failed_with_the_reason(
     with pytest.raises(DeliveryFailed) as caught:  # from Python: the summary travels with it
         reporting_cycle(period="2022-Q1", stage="open", as_of="2022-03-07T09:00")
     assert caught.value.summary["open"]["cchc-quarterly"]["failed"] == 14
-    assert caught.value.summary["open"]["cchc-quarterly"]["new_requests"] == 0  # recorded once, retried
+    assert (
+        caught.value.summary["open"]["cchc-quarterly"]["new_requests"] == 0
+    )  # recorded once, retried
     with MailCatcher(tmp_path / "mail", port=port) as mail:
         state = open_period(period="2022-Q1", as_of="2022-03-07T10:00", return_state=True)
         assert state.is_completed() and state.result()["sent"] == 14

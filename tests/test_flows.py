@@ -191,10 +191,31 @@ def test_rerun_of_open_period_sends_nothing(demo_run, tmp_path, monkeypatch):
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
         r = open_period(period="2022-Q1", as_of="2022-03-08T08:00")
         assert r["new_requests"] == 0 and r["queued_messages"] == 0 and mail.received == []
+        assert r["facts"] == ""  # the period's facts file is complete: no warning
         one = open_period(period="2022-Q1", units=["TP"], force=True, as_of="2022-03-08T09:00")
         assert one["queued_messages"] == 1 and [m.rcpt for m in mail.received] == [
             ["phongtuphap@sontay.quangngai.gov.vn"]
         ]
+
+
+def test_publish_refuses_without_the_periods_facts_and_sends_nothing(
+    demo_run, tmp_path, monkeypatch
+):
+    from baocao.config import ConfigError
+    from flows.publish_report import publish_report
+    from tests.conftest import edited_config
+
+    facts = "facts/cchc-quarterly/2022-Q1.yaml"
+    config = edited_config(tmp_path / "config", facts, "dot_kiem_tra:", "# dot_kiem_tra:")
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
+    monkeypatch.setenv("BAOCAO_ALLOWED_CONFIG_DIRS", str(tmp_path))
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        with pytest.raises(ConfigError, match=r"2022-Q1\.yaml: key `dot_kiem_tra`: chưa có"):
+            publish_report(
+                period="2022-Q1", force=True, config_dir=str(config), as_of="2022-04-06T11:00"
+            )
+        assert mail.received == []
 
 
 def test_bad_parameters_fail_with_a_clear_message(prefect_harness):
