@@ -42,6 +42,15 @@ ForceOpt = Annotated[
     bool, typer.Option("--force", help="Gửi lại cả thư đã gửi / send again even what was sent")
 ]
 PERIOD_HELP = "Kỳ báo cáo / period, e.g. 2022-Q1"
+ReportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        "-r",
+        help="Báo cáo / report id, e.g. cchc-quarterly (mặc định: báo cáo duy nhất của cấu hình "
+        "/ default: the config's only report)",
+    ),
+]
 UnitsOpt = Annotated[
     list[str] | None,
     typer.Option("--unit", "-u", help="Chỉ đơn vị này / only this unit (repeatable)"),
@@ -105,6 +114,7 @@ def _flow(show, fn, **kwargs) -> None:
 def _preflight(
     config: Path | None,
     *,
+    report: str | None = None,
     period: str | None = None,
     units: list[str] | None = None,
     as_of: str | None = None,
@@ -120,9 +130,9 @@ def _preflight(
         from baocao.periods import parse_day
         from flows.common import pick_period, start
 
-        rt, now = start(_cfg(config), as_of or "", units or None)
+        rt, now = start(_cfg(config), as_of or "", units or None, report or "")
         try:
-            if period is not None:
+            if period:
                 pick_period(rt, period, now)
         finally:
             rt.engine.dispose()
@@ -145,6 +155,12 @@ def _delivered(r: dict) -> str:
     if r.get("deferred"):
         text += f", {r['deferred']} left for the next run"
     return text
+
+
+def _scopes(r: dict) -> str:
+    """The reports and periods a run was about: `cchc-quarterly 2022-Q1, tcd-monthly 2022-03`."""
+    periods = r.get("periods") or {}
+    return ", ".join(f"{k} {v}" for k, v in periods.items()) or r.get("period") or "-"
 
 
 def _cfg(config: Path | None) -> str:
@@ -191,13 +207,14 @@ def open_(
     units: UnitsOpt = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Mở kỳ PERIOD: gửi mỗi đơn vị thư đề nghị và biểu mẫu / open PERIOD: send every unit
     its request and pre-filled form."""
     from flows.open_period import open_period
 
-    _preflight(config, period=period or "", units=units, as_of=as_of)
+    _preflight(config, report=report, period=period or "", units=units, as_of=as_of)
 
     def show(r: dict) -> None:
         console.print(
@@ -214,6 +231,7 @@ def open_(
         units=units or [],
         force=force,
         as_of=as_of or "",
+        report=report or "",
         config_dir=_cfg(config),
     )
 
@@ -294,22 +312,22 @@ def remind(
     units: UnitsOpt = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Nhắc các đơn vị chưa nộp hợp lệ / send today's reminder step to units without a valid
     submission."""
     from flows.send_reminders import send_reminders
 
-    _preflight(config, period=period or "", units=units, as_of=as_of)
+    _preflight(config, report=report, period=period or "", units=units, as_of=as_of)
     _flow(
-        lambda r: console.print(
-            f"{r['period']}: {r['queued']} reminder(s) queued, {_delivered(r)}"
-        ),
+        lambda r: console.print(f"{_scopes(r)}: {r['queued']} reminder(s) queued, {_delivered(r)}"),
         send_reminders,
         period=period or "",
         units=units or [],
         force=force,
         as_of=as_of or "",
+        report=report or "",
         config_dir=_cfg(config),
     )
 
@@ -323,13 +341,14 @@ def publish(
     ] = None,
     force: ForceOpt = False,
     as_of: AsOfOpt = None,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Tổng hợp, lập và gửi báo cáo kỳ PERIOD / consolidate PERIOD, render the report, send it
     to its recipients (once approved)."""
     from flows.publish_report import publish_report
 
-    _preflight(config, period=period or "", as_of=as_of, report_date=report_date)
+    _preflight(config, report=report, period=period or "", as_of=as_of, report_date=report_date)
     _flow(
         lambda r: console.print(
             f"{r['period']} v{r['version']} ({'new' if r['new_version'] else 'unchanged'}, "
@@ -341,6 +360,7 @@ def publish(
         report_date=report_date or "",
         force=force,
         as_of=as_of or "",
+        report=report or "",
         config_dir=_cfg(config),
     )
 
@@ -367,6 +387,7 @@ def approve(
     date: Annotated[
         str, typer.Option("--date", help="Ngày ký / signing date, e.g. 2022-04-05 (blank: today)")
     ] = "",
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Duyệt / approve PERIOD's latest rendered report (or send it back) with your one-time
@@ -375,7 +396,7 @@ def approve(
     from baocao.runtime import build_runtime
     from tasks.approve import decide_latest
 
-    rt = _run(build_runtime, _cfg(config))
+    rt = _run(build_runtime, _cfg(config), report or None)
     signed_on = _run(parse_day, date) if date else None
     verdict = _run(
         decide_latest,
@@ -410,6 +431,7 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="Kết quả dạng JSON / machine-readable output")
     ] = False,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Tình hình nộp của từng đơn vị / where each unit stands for PERIOD: state, version, on
@@ -418,7 +440,7 @@ def status(
     from baocao.runtime import build_runtime
     from tasks.status import period_status
 
-    rt = _run(build_runtime, _cfg(config))
+    rt = _run(build_runtime, _cfg(config), report or None)
     rows = _run(period_status, rt, _run(Period.parse, period))
     if as_json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2, default=str)
@@ -459,6 +481,7 @@ def explain(
     period: Annotated[str, typer.Argument(help="e.g. 2022-Q1")],
     indicator: Annotated[str, typer.Argument(help="Mã chỉ tiêu / indicator code")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Nguồn của một số liệu / where a printed figure comes from: units, versions, files, cells."""
@@ -467,7 +490,7 @@ def explain(
     from baocao.vnformat import moment
     from tasks.explain import explain_figure
 
-    rt = _run(build_runtime, _cfg(config))
+    rt = _run(build_runtime, _cfg(config), report or None)
     found = _run(explain_figure, rt, _run(Period.parse, period), indicator)
     if as_json:
         json.dump(found.to_dict(), sys.stdout, ensure_ascii=False, indent=2, default=str)
@@ -516,6 +539,7 @@ def form(
     out: Annotated[
         Path, typer.Option("--out", help="Nơi ghi tệp .xlsx / where to write the .xlsx")
     ],
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ghi biểu mẫu của UNIT cho kỳ PERIOD / write UNIT's pre-filled form for PERIOD (the one
@@ -524,7 +548,7 @@ def form(
     from baocao.runtime import build_runtime
     from tasks.collect import form_for
 
-    rt = _run(build_runtime, _cfg(config))
+    rt = _run(build_runtime, _cfg(config), report or None)
     content = _run(form_for, rt, unit, _run(Period.parse, period))
     _run(out.parent.mkdir, parents=True, exist_ok=True)
     _run(out.write_bytes, content)
@@ -616,6 +640,7 @@ def calendar(
         Path | None,
         typer.Option("--ics", help="Tệp .ics / the iCalendar file (default: in the data folder)"),
     ] = None,
+    report: ReportOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Lịch báo cáo / every report's opening day, units' deadline and report deadline of
@@ -624,7 +649,7 @@ def calendar(
     from baocao.runtime import build_runtime
     from tasks.reporting_calendar import calendar_rows, write_calendar
 
-    rt = _run(build_runtime, _cfg(config))
+    rt = _run(build_runtime, _cfg(config), report or None)
     year = year or now_vn().year
     entries, path = _run(write_calendar, rt, year, ics)
     rows = calendar_rows(entries)

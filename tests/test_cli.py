@@ -298,3 +298,33 @@ def test_open_whose_mail_all_failed_exits_1_and_says_what_to_do(
     assert "14 message(s) queued, 0 sent, 14 failed" in result.output  # the summary still shows
     assert "Chưa gửi được / not delivered: thư đề nghị / requests: 14 thư" in result.output
     assert "BAOCAO_MAIL_URL" in result.output and "Traceback" not in result.output
+
+
+def _two_reports(folder: Path) -> Path:
+    """The bundled config with a second quarterly report (a copy under another id)."""
+    config = edited_config(folder, "schedule.yaml", "open_hour: 8", "open_hour: 8")
+    text = (config / "reports" / "cchc-quarterly.yaml").read_text(encoding="utf-8")
+    (config / "reports" / "cchc-copy.yaml").write_text(
+        text.replace("id: cchc-quarterly", "id: cchc-copy", 1), encoding="utf-8"
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    "verb", [["status", "2022-Q1"], ["open", "2022-Q1"], ["publish", "2022-Q1"]]
+)
+def test_with_several_reports_a_verb_about_one_asks_which(verb, tmp_path, monkeypatch):
+    config = _two_reports(tmp_path / "config")
+    out = _fails_before_prefect([*verb, "--config", str(config)], tmp_path / "data", monkeypatch)
+    assert "cchc-copy, cchc-quarterly" in out and "--report" in out
+
+
+def test_a_report_is_named_with_report(tmp_path, monkeypatch):
+    config = _two_reports(tmp_path / "config")
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    ok = runner.invoke(app, ["status", "2022-Q1", "-r", "cchc-copy", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    assert "0/14" in ok.output.replace(" ", "")  # its own period: nobody has sent anything
+    wrong = runner.invoke(app, ["status", "2022-Q1", "-r", "cchc", "--config", str(config)])
+    assert wrong.exit_code == 2 and "cchc-copy, cchc-quarterly" in wrong.output
+    assert "Traceback" not in wrong.output
