@@ -23,14 +23,23 @@ class SetupError(RuntimeError):
     the message is one line: what failed, where, and what to check."""
 
 
+class IncompleteError(Exception):
+    """Figures the report needs are missing; the message names the units and indicators."""
+
+
+class RenderError(Exception):
+    """A text of the definition refers to a figure that does not exist."""
+
+
+class ServerError(RuntimeError):
+    """No Prefect server to talk to; the message says which and where its log is."""
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is meant for the user as it is (no traceback)."""
     from baocao.config import ConfigError
     from baocao.forms import FormError
     from baocao.periods import PeriodError
-    from baocao.serve import ServerError
-    from tasks.consolidate import IncompleteError
-    from tasks.render import RenderError
 
     return (
         SetupError,

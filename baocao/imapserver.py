@@ -259,6 +259,6 @@ class LoopbackImap:
 
 
 def _quoted(name: str) -> str:
-    from tasks.mailbox import imap_utf7  # the client's encoding of folder names
+    from baocao.mailer import imap_utf7  # the client's encoding of folder names
 
     return '"' + imap_utf7(name).replace("\\", "\\\\").replace('"', '\\"') + '"'

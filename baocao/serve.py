@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from baocao.errors import ServerError
 from baocao.settings import Settings
 
 DEFAULT_PORT = 4200
@@ -43,10 +44,6 @@ def healthy(api_url: str) -> bool:
         return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-class ServerError(RuntimeError):
-    """No Prefect server to talk to; the message says which and where its log is."""
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,9 @@ from prefect.cache_policies import NO_CACHE
 from baocao import crud, vnformat
 from baocao.config import Config, ConfigError, Indicator, ReportDef, read_facts, require_plan
 from baocao.db import session_scope
+from baocao.errors import IncompleteError
 from baocao.periods import Period
 from baocao.runtime import Runtime
-
-
-class IncompleteError(Exception):
-    """Figures the report needs are missing; the message names the units and indicators."""
 
 
 @dataclass(frozen=True)

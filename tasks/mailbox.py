@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import email.policy
@@ -54,7 +53,7 @@ from baocao.config import Contact, ReportDef
 from baocao.db import session_scope
 from baocao.errors import SetupError
 from baocao.faults import checkpoint
-from baocao.mailer import MailUrlError, make_ssl_context, parse_mail_url, url_query
+from baocao.mailer import MailUrlError, imap_utf7, make_ssl_context, parse_mail_url, url_query
 from baocao.models import Outcome
 from baocao.notices import NoticeKind, build_notice
 from baocao.periods import Period, as_vn
@@ -178,27 +177,6 @@ def imap_password(settings: Settings) -> str:
     if not isinstance(value, str) or not value:
         raise MailboxError(f"Prefect Secret block '{name}' không chứa mật khẩu / holds no password")
     return value
-
-
-def imap_utf7(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3): "Đã xử lý" -> "&ARA-a x&H7E- l&AP0-"."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            b64 = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + b64.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
 
 
 def _quoted(name: str) -> str:

@@ -32,13 +32,10 @@ from baocao.document import (
     verbatim,
 )
 from baocao.docx_writer import write_docx
+from baocao.errors import RenderError
 from baocao.periods import Period
 from baocao.templating import render_string
 from tasks.consolidate import Consolidated, Coverage
-
-
-class RenderError(Exception):
-    """A text of the definition refers to a figure that does not exist."""
 
 
 def format_figures(
