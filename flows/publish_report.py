@@ -30,7 +30,13 @@ from flows.common import (
     start,
     user_errors_fail,
 )
-from tasks.approve import can_pause, issue_codes_task, late_note, wait_for_approval
+from tasks.approve import (
+    can_pause,
+    coverage_notes,
+    issue_codes_task,
+    late_note,
+    wait_for_approval,
+)
 from tasks.consolidate import Consolidated, consolidate_task, require_complete
 from tasks.notify import deliver_outbox_task
 from tasks.publish import number_label, queue_report_task, render_version_task, stamped_name
@@ -103,7 +109,13 @@ def ask_approval(
     p = result.period
     log = get_run_logger()
     issue_codes_task(
-        rt, row, p, now_vn(), completeness=result.completeness, timeliness=result.timeliness
+        rt,
+        row,
+        p,
+        now_vn(),
+        completeness=result.completeness,
+        timeliness=result.timeliness,
+        notes=[n for n in (late, *coverage_notes(result, rt.report, rt.cfg)) if n],
     )
     codes_sent = deliver_outbox_task(rt, kinds=["approval"], period_code=p.code)
     problem = check_delivery(rt, "mã duyệt / approval codes", codes_sent, "approval", p)

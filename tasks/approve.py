@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +151,12 @@ def issue_codes(
     *,
     completeness: str = "",
     timeliness: str = "",
+    notes: Sequence[str] = (),
 ) -> list[str]:
     """A new one-time code for each approver who has no live one for this version: its
     SHA-256 stored (expiring after the approval timeout), the code queued to the approver's
-    own contacts, both in one transaction. Returns the outbox keys added (none on a rerun
+    own contacts with what the approver should know first (`notes`: dated late, figures
+    lacking units, defaults printed), both in one transaction. Returns the outbox keys added (none on a rerun
     while the codes sent before are still good)."""
     approval = rt.report.approval
     expires = now + dt.timedelta(hours=rt.schedule.approval_timeout_hours)
@@ -188,6 +190,7 @@ def issue_codes(
                 files=[Path(f).name for f in files],
                 completeness=completeness,
                 timeliness=timeliness,
+                notes=notes,
             )
             added += queue_notices(s, [notice])
         checkpoint("approval.code_queued")
@@ -419,7 +422,7 @@ def decide_latest(
 
 @task(name="issue-approval-codes", cache_policy=NO_CACHE)
 def issue_codes_task(
-    rt: Runtime, row: RenderedReport, period: Period, now: dt.datetime, **summary: str
+    rt: Runtime, row: RenderedReport, period: Period, now: dt.datetime, **summary
 ) -> list[str]:
     """One-time codes for the approvers of this version, queued to their contacts."""
     return issue_codes(rt, row, period, now, **summary)

@@ -505,8 +505,9 @@ def approval_notice(
     files: Sequence[str],
     completeness: str,
     timeliness: str,
+    notes: Sequence[str] = (),
 ) -> Notice:
-    """A one-time approval code to one approver's own contacts."""
+    """A one-time approval code to one approver's own contacts, with what to know first."""
     local = as_vn(expires)
     return build_notice(
         rt.env,
@@ -527,6 +528,7 @@ def approval_notice(
             "files": list(files),
             "completeness": completeness or "?",
             "timeliness": timeliness or "?",
+            "notes": list(notes),
         },
         attachments=attachments,
         period=period.code,

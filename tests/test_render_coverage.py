@@ -125,3 +125,29 @@ def test_percent_figures_honour_their_decimals(example_runtime):
     single = format_figures({"nv_vi_pham": 0.0}, report, {"nv_vi_pham": Coverage(1, 1)})
     assert single == {"nv_vi_pham": "0"}
     assert re.fullmatch(r"\d+%", format_figures({d.code: 100}, report)[d.code])
+
+
+def test_the_approver_s_mail_says_what_to_know_first(partial):
+    """The approver reads the code on the phone: the late date and the missing units travel
+    with it, in the text part and (escaped) in the HTML part."""
+    from sqlmodel import select
+
+    from baocao.db import session_scope
+    from baocao.models import OutboxMessage
+    from tasks.approve import issue_codes, late_note
+    from tasks.publish import render_version
+
+    rt, result, _ = partial
+    row, _ = render_version(rt, result, dt.date(2022, 4, 5), parse_moment("2022-04-05T09:00"))
+    late = late_note(rt, PERIOD, dt.date(2022, 4, 5))
+    notes = [late, *coverage_notes(result, rt.report, rt.cfg)]
+    keys = issue_codes(rt, row, PERIOD, parse_moment("2022-04-05T09:00"), notes=notes)
+    assert len(keys) == len(rt.report.approval.approvers)
+    with session_scope(rt.engine) as s:
+        mails = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "approval")).all()
+    for mail in mails:
+        assert "Cần lưu ý trước khi duyệt" in mail.body
+        assert late in mail.body and "quá hạn báo cáo 18/03/2022" in mail.body
+        assert "(tthc_tiep_nhan)" in mail.body and "1/10" in mail.body
+        assert "<li>Thiếu số liệu" in mail.body_html
+        assert "--report cchc-quarterly" in mail.body
