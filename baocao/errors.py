@@ -227,7 +227,7 @@ def require_prefect_api() -> None:
     start a temporary local one by themselves."""
     from prefect.settings import PREFECT_API_URL
 
-    from baocao.serve import healthy
+    from baocao.prefect_server import healthy
 
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if url and not healthy(str(url).rstrip("/")):

@@ -1,7 +1,7 @@
 """Who may reach in: the Prefect server that baocao starts, a config folder from elsewhere, a
 template that tries to run a command, and an approval by someone without the approver's code.
 
-- `baocao.serve.start_server` (what `baocao serve` runs): an anonymous POST to its API gets
+- `baocao.prefect_server.start_server` (what `baocao serve` runs): an anonymous POST to its API gets
   401, and a foreign web origin gets no CORS permission;
 - `baocao open --config DIR` with DIR outside the allowed folders: refused in one line,
   nothing sent;
@@ -54,9 +54,9 @@ def run(suite: Suite) -> list[Tally]:
 
 
 def start_locked_server(port: int, log: Path, env: dict[str, str]):
-    """`baocao.serve.start_server` as `baocao serve` calls it, with a password when the
+    """`baocao.prefect_server.start_server` as `baocao serve` calls it, with a password when the
     function takes one (returns api, process, the user:password or None)."""
-    from baocao.serve import start_server
+    from baocao.prefect_server import start_server
 
     if "auth" in inspect.signature(start_server).parameters:
         auth = f"baocao:{secrets.token_urlsafe(16)}"

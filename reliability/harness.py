@@ -213,7 +213,7 @@ class Suite:
             return
         import inspect
 
-        from baocao.serve import start_server
+        from baocao.prefect_server import start_server
 
         auth = f"baocao:{secrets.token_urlsafe(16)}"
         env = {

@@ -240,7 +240,7 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
     from typer.testing import CliRunner
 
     import flows.publish_report as publish_module
-    from baocao.cli import app
+    from app.cli import app
 
     rt, config = approval_setup
     monkeypatch.setattr(publish_module, "can_pause", lambda: False)  # Prefect's temporary server

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from baocao.cli import app
+from app.cli import app
 from baocao.db import MARKER
 from tests.conftest import edited_config
 
@@ -114,7 +114,7 @@ def _baocao(*args: str, data: Path, **env: str) -> tuple[int, list[str]]:
         **env,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "baocao.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         env=run_env,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from baocao.cli import app
+from app.cli import app
 from baocao.periods import parse_moment
 from tasks.consolidate import consolidate_period
 from tasks.explain import UnknownFigureError, explain_figure, sources_name

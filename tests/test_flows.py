@@ -39,7 +39,7 @@ def test_every_prefect_yaml_entrypoint_is_a_flow():
 @pytest.fixture(scope="module")
 def demo_run(prefect_harness, tmp_path_factory):
     """The README's demo, run once into a temporary folder."""
-    from baocao.demo import run_demo
+    from app.demo import run_demo
 
     mp = pytest.MonkeyPatch()
     for key in ("BAOCAO_DATA_DIR", "BAOCAO_MAIL_URL"):  # run_demo sets these; restore after

@@ -542,7 +542,7 @@ def test_the_ingest_flow_reads_the_mailbox_and_the_folder(
 
 
 def test_the_demo_goes_on_without_dovecot(monkeypatch):
-    import baocao.demo as demo
+    import app.demo as demo
 
     monkeypatch.setattr(demo, "dovecot_binary", lambda: None)
     said: list[str] = []
@@ -553,7 +553,7 @@ def test_the_demo_goes_on_without_dovecot(monkeypatch):
 
 @pytest.mark.integration
 def test_the_demo_mailbox_is_set_for_its_runs_and_forgotten_after(imap_server):
-    from baocao.demo import office_mailbox
+    from app.demo import office_mailbox
 
     with office_mailbox() as imap:
         assert os.environ["BAOCAO_IMAP_URL"] == imap.url

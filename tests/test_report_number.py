@@ -208,7 +208,7 @@ def test_a_report_dated_past_its_deadline_is_flagged(drafted):
 
 
 def test_baocao_approve_takes_the_number_and_the_date(drafted, monkeypatch):
-    from baocao.cli import app
+    from app.cli import app
     from tasks.approve import issue_codes
 
     rt, _, row, config = drafted

@@ -45,7 +45,7 @@ def test_the_ics_file_reads_back_with_one_stable_event_per_date():
 def test_the_calendar_command_prints_the_dates_and_writes_the_ics(tmp_path):
     from typer.testing import CliRunner
 
-    from baocao.cli import app
+    from app.cli import app
 
     target = tmp_path / "lich.ics"
     result = CliRunner().invoke(app, ["calendar", "2022", "--ics", str(target)])

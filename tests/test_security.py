@@ -18,8 +18,8 @@ from baocao.config import ConfigError, load_config
 from baocao.db import session_scope
 from baocao.models import ApprovalCode, OutboxMessage, RenderedReport
 from baocao.periods import now_vn, parse_moment
+from baocao.prefect_server import ServerError, ensure_auth, find_auth
 from baocao.runtime import allowed_config_dir, build_runtime
-from baocao.serve import ServerError, ensure_auth, find_auth
 from baocao.settings import PROJECT_ROOT, get_settings
 from baocao.templating import TemplateSecurityError, make_env, render_string
 from tests.conftest import APPROVAL_ON, PERIOD, edited_config, ingest_waves, open_example
@@ -63,7 +63,7 @@ def test_a_config_folder_outside_the_allowed_ones_is_refused(tmp_path, monkeypat
 
 
 def test_the_command_line_config_option_is_refused_in_one_line(tmp_path, monkeypatch):
-    from baocao.cli import app
+    from app.cli import app
 
     monkeypatch.delenv("BAOCAO_ALLOWED_CONFIG_DIRS")
     foreign = _foreign_config(tmp_path / "evil", tmp_path / "pwned")
@@ -291,7 +291,7 @@ def test_an_expired_code_does_not_count_and_publish_issues_new_ones(drafted):
 
 
 def test_baocao_approve_needs_the_code(drafted, monkeypatch):
-    from baocao.cli import app
+    from app.cli import app
     from tasks.approve import issue_codes
 
     rt, row, config = drafted

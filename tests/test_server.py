@@ -23,8 +23,8 @@ import pytest
 from baocao.db import session_scope
 from baocao.mailcatcher import MailCatcher, free_port
 from baocao.models import RenderedReport
+from baocao.prefect_server import healthy, own_origins, start_server
 from baocao.runtime import build_runtime
-from baocao.serve import healthy, own_origins, start_server
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.notify import deliver_outbox
 from tests.conftest import APPROVAL_ON, edited_config, ingest_waves, open_example
@@ -99,7 +99,7 @@ def served(server, tmp_path_factory):
         }
         log = (root / "serve.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "baocao.cli", "serve", "--limit", "2"],
+            [sys.executable, "-m", "app.cli", "serve", "--limit", "2"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -394,7 +394,7 @@ def test_serve_starts_its_own_locked_server_and_keeps_its_password(tmp_path):
         if k not in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "BAOCAO_PREFECT_AUTH")
     }
     env.update(BAOCAO_DATA_DIR=str(data), PREFECT_HOME=str(tmp_path / "home"), COLUMNS="200")
-    command = [sys.executable, "-m", "baocao.cli", "serve", "--register-only", "--port", str(port)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--register-only", "--port", str(port)]
 
     def serve() -> str:
         done = subprocess.run(
@@ -460,7 +460,7 @@ def test_an_open_server_is_refused(tmp_path):
         api = f"http://127.0.0.1:{port}/api"
         _wait(lambda: healthy(api), 180, "the open server")
         done = subprocess.run(
-            [sys.executable, "-m", "baocao.cli", "serve", "--register-only"],
+            [sys.executable, "-m", "app.cli", "serve", "--register-only"],
             env={
                 **env,
                 "PREFECT_API_URL": api,

@@ -63,7 +63,7 @@ def _client_auth() -> None:
     BAOCAO_PREFECT_AUTH, or the password `serve` saved in the data folder."""
     if not os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_API_AUTH_STRING"):
         return
-    from baocao.serve import ServerError, find_auth
+    from baocao.prefect_server import ServerError, find_auth
     from baocao.settings import get_settings
 
     try:
@@ -184,7 +184,7 @@ def demo(
     end, mail on loopback."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from baocao.demo import run_demo
+    from app.demo import run_demo
     from baocao.errors import require_prefect_api
 
     _run(require_prefect_api)
@@ -582,13 +582,13 @@ def serve(
     deployment, with the Prefect UI on 127.0.0.1:4200, locked with a password
     (BAOCAO_PREFECT_AUTH, or one generated into the data folder)."""
     from baocao.periods import now_vn
-    from baocao.serve import ensure_server, use_server
+    from baocao.prefect_server import ensure_server, use_server
     from baocao.settings import get_settings
 
     settings = get_settings()
     api, _proc, auth = _run(ensure_server, settings.data_dir / "prefect-server.log", settings, port)
     use_server(api, auth)
-    from baocao.serve import build_deployments
+    from app.serve import build_deployments
 
     deployments, times = _run(build_deployments, now_vn(), _cfg(config), ingest_minutes)
     ui = api.removesuffix("/api")
