@@ -19,7 +19,7 @@ from baocao.periods import Period, now_vn, parse_moment
 from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period, select_units
 from tasks.notify import DeliveryFailed, delivery_failure
-from tasks.status import outbox_frame, period_status
+from tasks.status import outbox_frame, period_status, status_table
 
 REPORT_HELP = (
     "Báo cáo / report id, e.g. cchc-quarterly (blank: the config's only report; for intake "
@@ -122,12 +122,14 @@ def artifact_key(rt: Runtime, kind: str, period: Period) -> str:
 def publish_status_artifact(rt: Runtime, period: Period) -> list[dict]:
     """The period's completeness table (unit, state, version, on time, findings) in the UI."""
     rows = period_status(rt, period)
-    table = [{**r, "findings": " | ".join(r["findings"])} for r in rows]
+    table, path = status_table(rt, period, rows)
     done = sum(r["state"] == "valid" for r in rows)
+    shown = "" if len(table) == len(rows) else f"; {len(table)} đơn vị cần chú ý / need attention"
     create_table_artifact(
         key=artifact_key(rt, "status", period),
         table=table,
-        description=f"{period.label}: {done}/{len(rows)} đơn vị đã gửi hợp lệ / units in",
+        description=f"{period.label}: {done}/{len(rows)} đơn vị đã gửi hợp lệ / units in"
+        f"{shown}; cả bảng / full table: {path}",
     )
     return rows
 

@@ -79,31 +79,34 @@ def latest_valid(subs: pd.DataFrame) -> pd.DataFrame:
 
 
 def unit_status(subs: pd.DataFrame, cfg: Config, expected: list[str]) -> pd.DataFrame:
-    """One row per expected unit: its state (valid, rejected, missing), version counted, on time."""
+    """One row per expected unit: its state (valid, rejected, missing), version counted, on
+    time; set-based, so a province's thousands of units cost one pass."""
     chosen = latest_valid(subs)
     last = subs.sort_values(["unit", "version"]).groupby("unit").tail(1).set_index("unit")
-    rows = []
-    for code in expected:
-        if code in chosen.index:
-            r, state = chosen.loc[code], "valid"
-        elif code in last.index:
-            r, state = last.loc[code], "rejected"
-        else:
-            r, state = None, "missing"
-        rows.append(
-            {
-                "unit": code,
-                "name": cfg.unit_map[code].name,
-                "state": state,
-                "version": int(r["version"]) if r is not None else None,
-                "versions": int((subs["unit"] == code).sum()),
-                "received_at": r["received_at"] if r is not None else None,
-                "on_time": (not bool(r["late"])) if r is not None else None,
-                "errors": int(r["errors"]) if r is not None else 0,
-                "warnings": int(r["warnings"]) if r is not None else 0,
-            }
-        )
-    return pd.DataFrame(rows)
+    picked = pd.concat([chosen, last[~last.index.isin(chosen.index)]]).reindex(expected)
+    found = picked["version"].notna()
+    state = pd.Series("missing", index=picked.index, dtype=object)
+    state[found] = "rejected"
+    state[picked.index.isin(chosen.index)] = "valid"
+
+    def present(column: str, convert) -> list:
+        return [convert(v) if ok else None for v, ok in zip(picked[column], found, strict=True)]
+
+    return pd.DataFrame(
+        {
+            "unit": expected,
+            "name": [cfg.unit_map[code].name for code in expected],
+            "state": state.tolist(),
+            "version": present("version", int),
+            "versions": subs.groupby("unit").size().reindex(expected, fill_value=0).tolist(),
+            "received_at": present("received_at", lambda v: v),
+            "on_time": present("late", lambda v: not bool(v)),
+            "errors": [int(v) if ok else 0 for v, ok in zip(picked["errors"], found, strict=True)],
+            "warnings": [
+                int(v) if ok else 0 for v, ok in zip(picked["warnings"], found, strict=True)
+            ],
+        }
+    )
 
 
 def pivot_units(values: pd.DataFrame, report: ReportDef) -> pd.DataFrame:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pandas as pd
 
 from baocao import crud
@@ -49,6 +52,31 @@ def period_status(rt: Runtime, period: Period) -> list[dict]:
             }
         )
     return rows
+
+
+ARTIFACT_ROWS = 200  # a table the UI shows whole; past it, only the units needing attention
+
+
+def needs_attention(row: dict) -> bool:
+    """A unit the office should look at: nothing valid yet, late, or with warnings."""
+    return row["state"] != "valid" or row["on_time"] is False or row["warnings"] > 0
+
+
+def status_table(rt: Runtime, period: Period, rows: list[dict]) -> tuple[list[dict], Path]:
+    """The status as the UI shows it, and the full table written as CSV in the data folder
+    (`<data>/status/<report>/<period>.csv`): every unit while they are few, else only those
+    needing attention, so a province's artifact stays small."""
+    flat = [{**r, "findings": " | ".join(r["findings"])} for r in rows]
+    path = rt.settings.data_dir / "status" / rt.report.id / f"{period.code}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pd.DataFrame(flat).to_csv(tmp, index=False, encoding="utf-8-sig")  # Excel reads the BOM
+    os.replace(tmp, path)
+    if len(flat) <= ARTIFACT_ROWS:
+        return flat, path
+    return [r for r, raw in zip(flat, rows, strict=True) if needs_attention(raw)][
+        :ARTIFACT_ROWS
+    ], path
 
 
 def outbox_frame(rt: Runtime, period: Period):
