@@ -257,6 +257,25 @@ def use_server(api: str, auth: ServerAuth | None) -> None:
         refresh_global_settings_context()
 
 
+def quiet_local_runs() -> bool:
+    """With no Prefect API configured (PREFECT_API_URL unset, in the environment and the
+    profile), flows run on a temporary local server (the demo, the command line, tests) that
+    lives no longer than this process: no flow-run heartbeat then. It only lets a real
+    server spot crashed runs, and its thread, joined at each run's end, costs up to a second
+    a run. Returns whether it was turned off; `use_server` reads the settings again, so a
+    real server (`baocao serve`, workers) keeps the heartbeat as configured."""
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    root = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    if root.settings.api.url or root.settings.flows.heartbeat_frequency is None:
+        return False
+    # from code only: the environment variable cannot say "none" (it must be an int ≥ 30)
+    settings = root.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
+    return True
+
+
 def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_minutes: int = 5):
     """Every report's deployments from one process, with their run times by full name
     (`open-period/cchc-quarterly`): `open-period`, `publish-report` and
