@@ -265,13 +265,21 @@ def quiet_local_runs() -> bool:
     a run. Returns whether it was turned off; `use_server` reads the settings again, so a
     real server (`baocao serve`, workers) keeps the heartbeat as configured."""
     import prefect.context
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
 
     root = prefect.context.GLOBAL_SETTINGS_CONTEXT
     if root.settings.api.url or root.settings.flows.heartbeat_frequency is None:
         return False
-    # from code only: the environment variable cannot say "none" (it must be an int ≥ 30)
-    settings = root.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    # from code only: the environment variable cannot say "none" (it must be an int ≥ 30);
+    # and, unless set, 60 s rather than 20 for the temporary server to start (a first start
+    # creates its database, and took over 20 s on a busy 2-core machine)
+    settings = root.settings.copy_with_update(
+        updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None},
+        set_defaults={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 60},
+    )
     prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
     return True
 
