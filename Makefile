@@ -41,6 +41,10 @@ test-fast: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_scale.py --units 2000 --xlsx 300
 
+# The demo's wall time with a fresh PREFECT_HOME and warm (issue 10): a table, no assertions.
+bench-demo: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/bench_demo.py --runs 3
+
 # The reliability suite (issue 6): poison files, kill -9 and reruns, overlapping ingests on
 # SQLite and PostgreSQL, the outbox after a kill, a lost store, who may reach in. Prints a
 # table and fails on any file lost, version doubled, message duplicated or traceback.
@@ -52,4 +56,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-.PHONY: install demo dovecot test test-fast bench reliability lint
+.PHONY: install demo dovecot test test-fast bench bench-demo reliability lint

@@ -31,6 +31,11 @@ def _sqlite_file(url: str) -> Path | None | bool:
     return Path(u.database)
 
 
+def in_memory(url: str) -> bool:
+    """Whether `url` is an in-memory SQLite database (gone with its engine)."""
+    return _sqlite_file(url) is True
+
+
 def _raise_explained(exc: OSError, folder: Path):
     problem = explain(exc, folder=folder)
     if problem is None:

@@ -252,3 +252,30 @@ def use_server(api: str, auth: ServerAuth | None) -> None:
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
+
+
+def quiet_local_runs() -> bool:
+    """With no Prefect API configured (PREFECT_API_URL unset, in the environment and the
+    profile), flows run on a temporary local server (the demo, the command line, tests) that
+    lives no longer than this process: no flow-run heartbeat then. It only lets a real
+    server spot crashed runs, and its thread, joined at each run's end, costs up to a second
+    a run. Returns whether it was turned off; `use_server` reads the settings again, so a
+    real server (`baocao serve`, workers) keeps the heartbeat as configured."""
+    import prefect.context
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
+
+    root = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    if root.settings.api.url or root.settings.flows.heartbeat_frequency is None:
+        return False
+    # from code only: the environment variable cannot say "none" (it must be an int ≥ 30);
+    # and, unless set, 60 s rather than 20 for the temporary server to start (a first start
+    # creates its database, and took over 20 s on a busy 2-core machine)
+    settings = root.settings.copy_with_update(
+        updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None},
+        set_defaults={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 60},
+    )
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
+    return True

@@ -1,7 +1,12 @@
-"""What a flow or command needs, built once per run by a factory (never at import time)."""
+"""What a flow or command needs, built by a factory (never at import time) and kept for the
+process: a second build with the same inputs (the cycle's subflows, the demo's steps) reuses
+the parsed config, the migrated store's engine and the templates."""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -9,7 +14,7 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 
 from baocao.config import Config, ConfigError, ReportDef, Schedule, load_config
-from baocao.db import open_store
+from baocao.db import check_store, in_memory, open_store
 from baocao.settings import Settings, get_settings
 from baocao.templating import make_env
 
@@ -79,7 +84,7 @@ def build_runtime(
         settings = settings.model_copy(
             update={"config_dir": allowed_config_dir(config_dir, settings)}
         )
-    cfg = load_config(settings.config_dir)
+    cfg = cached_config(settings.config_dir)
     fallback = None
     if (settings.config_dir / "templates").is_dir():  # a district may override templates
         fallback = settings.templates_dir
@@ -88,6 +93,70 @@ def build_runtime(
         settings=settings,
         cfg=cfg,
         report_id=cfg.report(report_id).id if report_id else None,
-        engine=open_store(settings),
-        env=make_env(settings.templates_dir, fallback),
+        engine=cached_store(settings),
+        env=_cached(_ENVS, (settings.templates_dir, fallback), make_env),
     )
+
+
+# Kept per process, a few of each (tests build hundreds in temporary folders): an entry
+# pushed out is not disposed, since a runtime may still use it; the collector closes it.
+_KEEP = 8
+_LOCK = threading.Lock()
+_CONFIGS: OrderedDict[tuple, Config] = OrderedDict()
+_ENGINES: OrderedDict[tuple, Engine] = OrderedDict()
+_ENVS: OrderedDict[tuple, Environment] = OrderedDict()
+
+
+def _remember(cache: OrderedDict, key: tuple, value):
+    """Keep `value` under `key`; the oldest of more than `_KEEP` entries goes."""
+    with _LOCK:
+        cache[key] = value
+        while len(cache) > _KEEP:
+            cache.popitem(last=False)
+    return value
+
+
+def _cached(cache: OrderedDict, key: tuple, make):
+    """`cache[key]`, made by `make(*key)` when missing."""
+    with _LOCK:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    return _remember(cache, key, make(*key))
+
+
+def config_fingerprint(root: Path) -> str:
+    """A hash of every YAML file's name and content under the config folder: an edited, added
+    or removed file gives another (the content, since an edit can keep size and mtime)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\1unreadable")  # load_config says what is wrong with it
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def cached_config(root: Path) -> Config:
+    """`load_config(root)`, parsed once per process while the folder's YAML stays the same."""
+    folder = Path(root).resolve()
+    if not folder.is_dir():
+        return load_config(root)  # its one-line error
+    key = (folder, config_fingerprint(folder))
+    return _cached(_CONFIGS, key, lambda *_: load_config(root))
+
+
+def cached_store(settings: Settings) -> Engine:
+    """`open_store(settings)`, migrated once per process: a store opened before is reused
+    while it is still there (checked again, so a store lost since is still refused)."""
+    key = (settings.sqlalchemy_url, settings.data_dir.resolve())
+    with _LOCK:
+        engine = _ENGINES.get(key)
+    if engine is not None and check_store(engine, settings) is False:
+        return engine
+    engine = open_store(settings)
+    if in_memory(settings.sqlalchemy_url):  # each build gets its own, empty, as before
+        return engine
+    return _remember(_ENGINES, key, engine)

@@ -16,6 +16,7 @@ from prefect.states import Failed
 
 from baocao.errors import as_user_error, one_line, quiet_user_errors_in_logs
 from baocao.periods import Period, now_vn, parse_moment
+from baocao.prefect_server import quiet_local_runs
 from baocao.runtime import Runtime, build_runtime
 from tasks.collect import collecting_period, select_units
 from tasks.notify import DeliveryFailed, delivery_failure
@@ -31,6 +32,9 @@ FORCE_HELP = "Gửi lại cả thư đã gửi / resend even what was already se
 AS_OF_HELP = "Thời điểm giả định / run as of this time, e.g. 2022-03-15T08:00 (blank: now)"
 CONFIG_HELP = "Thư mục cấu hình / config folder (blank: BAOCAO_CONFIG_DIR or the bundled one)"
 
+# Every process that runs these flows imports this module before its first run: on the
+# temporary local server, runs go without the heartbeat (see `quiet_local_runs`).
+quiet_local_runs()
 
 F = TypeVar("F", bound=Callable)
 

@@ -1,0 +1,96 @@
+"""Per-run costs: the runtime's parts kept per process, no heartbeat on the local server."""
+
+from __future__ import annotations
+
+import prefect.context
+import pytest
+
+from baocao.config import ConfigError
+from baocao.errors import SetupError
+from baocao.prefect_server import quiet_local_runs, use_server
+from baocao.runtime import build_runtime
+from baocao.settings import get_settings
+from tests.conftest import edited_config
+
+
+def _settings(data_dir, config_dir):
+    return get_settings(data_dir=data_dir, config_dir=config_dir)
+
+
+def test_a_second_build_reuses_config_store_and_templates(tmp_path):
+    config = edited_config(tmp_path / "config", "body.yaml", "Sơn Tây", "Sơn Tây")
+    first = build_runtime(settings=_settings(tmp_path / "data", config))
+    again = build_runtime(settings=_settings(tmp_path / "data", config), report_id=None)
+    assert again.cfg is first.cfg and again.engine is first.engine and again.env is first.env
+    other = build_runtime(settings=_settings(tmp_path / "other", config))
+    assert other.engine is not first.engine and other.cfg is first.cfg
+    assert other.settings.data_dir == tmp_path / "other"
+
+
+def test_an_edited_config_file_is_read_again(tmp_path):
+    config = edited_config(tmp_path / "config", "body.yaml", "Sơn Tây", "Sơn Tây")
+    first = build_runtime(settings=_settings(tmp_path / "data", config))
+    body = config / "body.yaml"
+    # same length, written at once: size and (coarse) mtime may well be unchanged
+    body.write_text(body.read_text(encoding="utf-8").replace("Sơn Tây", "Sơn Tâx"), "utf-8")
+    edited = build_runtime(settings=_settings(tmp_path / "data", config))
+    assert edited.cfg is not first.cfg and edited.cfg.body.place == "Sơn Tâx"
+    assert edited.engine is first.engine
+    body.write_text("place: [", encoding="utf-8")  # a broken file is still its one line
+    with pytest.raises(ConfigError, match="body.yaml"):
+        build_runtime(settings=_settings(tmp_path / "data", config))
+
+
+def test_a_disposed_engine_is_reused_and_a_lost_store_still_refused(tmp_path):
+    config = edited_config(tmp_path / "config", "body.yaml", "Sơn Tây", "Sơn Tây")
+    data = tmp_path / "data"
+    first = build_runtime(settings=_settings(data, config))
+    first.engine.dispose()  # as the command line does at its end
+    again = build_runtime(settings=_settings(data, config))
+    assert again.engine is first.engine
+    with again.engine.connect() as conn:  # usable after dispose: a new pool
+        assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    again.engine.dispose()
+    for f in data.glob("baocao.sqlite*"):
+        f.unlink()
+    with pytest.raises(SetupError, match="restore it from backup"):
+        build_runtime(settings=_settings(data, config))
+
+
+@pytest.fixture
+def global_prefect_settings(monkeypatch):
+    """The process's Prefect settings put back as they were after the test."""
+    saved = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    monkeypatch.setenv("PREFECT_API_URL", "unset below")  # so monkeypatch restores it
+    yield
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = saved
+
+
+def test_no_heartbeat_on_the_local_server_and_as_configured_on_a_real_one(
+    monkeypatch, global_prefect_settings
+):
+    monkeypatch.delenv("PREFECT_API_URL")
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
+    prefect.context.refresh_global_settings_context()
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 60
+    assert quiet_local_runs() is True
+    local = prefect.context.GLOBAL_SETTINGS_CONTEXT.settings
+    assert local.flows.heartbeat_frequency is None
+    assert local.server.ephemeral.startup_timeout_seconds == 60  # unset: 60 s, not 20
+    assert quiet_local_runs() is False  # already off
+
+    use_server("http://127.0.0.1:4200/api", None)  # `baocao serve`: settings read again
+    settings = prefect.context.GLOBAL_SETTINGS_CONTEXT.settings
+    assert str(settings.api.url) == "http://127.0.0.1:4200/api"
+    assert settings.flows.heartbeat_frequency == 60
+    assert quiet_local_runs() is False
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 60
+
+
+def test_a_worker_process_keeps_the_heartbeat(monkeypatch, global_prefect_settings):
+    """A run a worker starts has PREFECT_API_URL in its environment when it imports flows."""
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    prefect.context.refresh_global_settings_context()
+    assert quiet_local_runs() is False
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 180
