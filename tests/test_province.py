@@ -302,7 +302,31 @@ def test_the_province_s_facts_and_plans_are_bundled_for_its_quarter():
 
     cfg = load_config(PROVINCE)
     report = cfg.report()
-    assert read_facts(cfg, report, PERIOD.code)["cv_bo_noi_vu"].startswith("Công văn số")
+    for code in ("2026-Q3", "2026-Q4"):  # the one README replays, the coming one
+        assert read_facts(cfg, report, code)["cv_bo_noi_vu"].startswith("Công văn số")
+        facts = yaml.safe_load((PROVINCE / f"facts/cchc-quarterly/{code}.yaml").read_text("utf-8"))
+        assert set(facts) == {f.key for f in report.facts}
     assert require_plan(cfg, report, 2026)["tc_thu_nsnn"] == 32_500_000
-    declared = yaml.safe_load((PROVINCE / "facts/cchc-quarterly/2026-Q4.yaml").read_text("utf-8"))
-    assert set(declared) == {f.key for f in report.facts}
+
+
+@pytest.mark.slow
+def test_the_command_line_opens_the_province_s_quarter(prefect_harness, tmp_path, monkeypatch):
+    """`baocao open 2026-Q4 --config examples/quang-ngai-2026/config` (the open-period flow),
+    with nothing allowed but the bundled folders: every unit gets its request by mail."""
+    from typer.testing import CliRunner
+
+    from baocao.cli import app
+
+    monkeypatch.delenv("BAOCAO_ALLOWED_CONFIG_DIRS")
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "400")
+    with MailCatcher(tmp_path / "mail") as mail:
+        monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
+        args = ["open", "Quý IV/2026", "--config", str(PROVINCE), "--as-of", "2026-12-03T08:00"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "102 new request(s), 102 message(s) queued, 102 sent, 0 failed" in result.output
+        lyson = [m for m in mail.received if m.rcpt == ["ubnd.lyson@quangngai.gov.vn"]]
+    [request] = lyson
+    assert "DK-001_2026-Q4.xlsx" in request.attachments()
+    assert "Quý IV/2026" in request.subject and "UBND tỉnh Quảng Ngãi" in request.text()
