@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The configurations bundled with the clone: the Sơn Tây district of 2022 (the reference
+# example) and today's province, Quảng Ngãi (two-level local government since July 2025).
+BUNDLED_CONFIGS = (PROJECT_ROOT / "config", PROJECT_ROOT / "examples/quang-ngai-2026/config")
 
 
 class Settings(BaseSettings):
@@ -93,7 +96,8 @@ class Settings(BaseSettings):
     allowed_config_dirs: str = Field(
         "",
         description="Folders (separated by ':') under which a config folder named by a run "
-        "parameter or --config is accepted; the bundled config/ and BAOCAO_CONFIG_DIR always are",
+        "parameter or --config is accepted; the bundled ones (config/, "
+        "examples/quang-ngai-2026/config/) and BAOCAO_CONFIG_DIR always are",
     )
     prefect_auth: SecretStr | None = Field(
         None,
@@ -144,7 +148,7 @@ class Settings(BaseSettings):
     @property
     def allowed_config_roots(self) -> list[Path]:
         """Folders a config folder from a run parameter or --config must be in (resolved)."""
-        roots = [PROJECT_ROOT / "config", self.config_dir]
+        roots = [*BUNDLED_CONFIGS, self.config_dir]
         roots += [Path(p) for p in self.allowed_config_dirs.split(os.pathsep) if p.strip()]
         return [p.expanduser().resolve() for p in roots]
 
