@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -157,6 +159,27 @@ class Settings(BaseSettings):
         return self.inbox_dir or self.data_dir / "inbox"
 
 
+_HELD: list[dict] = []  # the values `use_settings` holds, innermost last
+
+
 def get_settings(**overrides) -> Settings:
-    """Build Settings now (never at import time), with optional explicit overrides."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Build Settings now (never at import time): the environment's, then what `use_settings`
+    holds, then the explicit `overrides` (None: not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings(**given)
+    held = {k: v for layer in _HELD for k, v in layer.items() if k not in given}
+    return settings.model_copy(update=held) if held else settings
+
+
+@contextlib.contextmanager
+def use_settings(**values) -> Iterator[Settings]:
+    """Within: every `get_settings()` in this process (the runtime of each flow run included)
+    takes these values over the environment's; None clears a setting (e.g. `database_url`:
+    the default SQLite). How the demo hands its data folder, mail server and mailbox to the
+    flows it runs, instead of writing os.environ."""
+    checked = Settings(**{k: v for k, v in values.items() if v is not None})
+    _HELD.append({k: None if v is None else getattr(checked, k) for k, v in values.items()})
+    try:
+        yield get_settings()
+    finally:
+        _HELD.pop()

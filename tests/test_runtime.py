@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import prefect.context
 import pytest
 
@@ -9,7 +11,7 @@ from baocao.config import ConfigError
 from baocao.errors import SetupError
 from baocao.prefect_server import quiet_local_runs, use_server
 from baocao.runtime import build_runtime
-from baocao.settings import get_settings
+from baocao.settings import get_settings, use_settings
 from tests.conftest import edited_config
 
 
@@ -94,3 +96,19 @@ def test_a_worker_process_keeps_the_heartbeat(monkeypatch, global_prefect_settin
     prefect.context.refresh_global_settings_context()
     assert quiet_local_runs() is False
     assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 180
+
+
+def test_settings_held_for_this_process_s_flows_without_touching_the_environment(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("BAOCAO_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with use_settings(data_dir=tmp_path / "held", database_url=None) as held:
+        assert held.data_dir == tmp_path / "held" and held.database_url is None
+        assert get_settings().data_dir == tmp_path / "held"
+        assert get_settings(data_dir=tmp_path / "asked").data_dir == tmp_path / "asked"
+        rt = build_runtime()  # what every flow run's `start` does
+        assert rt.settings.data_dir == tmp_path / "held"
+        assert rt.engine.url.get_backend_name() == "sqlite"
+    assert get_settings().data_dir == tmp_path / "env"
+    assert os.environ["BAOCAO_DATA_DIR"] == str(tmp_path / "env")
