@@ -257,7 +257,11 @@ def test_publish_refuses_without_the_periods_facts_and_sends_nothing(
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
         with pytest.raises(ConfigError, match=r"2022-Q1\.yaml: key `dot_kiem_tra`: chưa có"):
             publish_report(
-                period="2022-Q1", force=True, config_dir=str(config), as_of="2022-04-06T11:00"
+                report="cchc-quarterly",
+                period="2022-Q1",
+                force=True,
+                config_dir=str(config),
+                as_of="2022-04-06T11:00",
             )
         assert mail.received == []
 
