@@ -80,7 +80,10 @@ def main() -> None:
     clock = Clock()
     root = Path(tempfile.mkdtemp(prefix="baocao-bench-"))
     config = grow_config(root, args.units)
-    rt = build_runtime(settings=get_settings(data_dir=root / "data", config_dir=config))
+    rt = build_runtime(
+        report_id="cchc-quarterly",
+        settings=get_settings(data_dir=root / "data", config_dir=config),
+    )
     period = Period.parse("2022-Q1")
     print(f"{len(rt.cfg.units):,} units, data in {root}")
 

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.slow
 def approval_setup(tmp_path, monkeypatch, prefect_harness):
     config = edited_config(tmp_path / "config", *APPROVAL_ON)
     data = tmp_path / "data"
-    rt = build_runtime(settings=get_settings(data_dir=data, config_dir=config))
+    rt = build_runtime(
+        report_id="cchc-quarterly", settings=get_settings(data_dir=data, config_dir=config)
+    )
     open_example(rt)
     ingest_waves(rt)
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))

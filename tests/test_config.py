@@ -17,12 +17,12 @@ REPORT = "reports/cchc-quarterly.yaml"
 
 def test_bundled_config_loads():
     cfg = load_config(CONFIG)
-    assert len(cfg.units) == 14
-    assert list(cfg.reports) == ["cchc-quarterly"]
-    report = cfg.report()
+    assert len(cfg.units) == 15  # 14 for the CCHC report, Thanh tra huyện for tcd-monthly
+    assert list(cfg.reports) == ["cchc-quarterly", "tcd-monthly"]
+    report = cfg.report("cchc-quarterly")
     assert report.id == "cchc-quarterly"
     assert report.layout.margin_left_mm == 30
-    assert cfg.expected_units(report) == [u.code for u in cfg.units]
+    assert cfg.expected_units(report) == [u.code for u in cfg.units if u.code != "TTRA"]
     communes = cfg.resolve_owners(("@communes",))
     assert len(communes) == 9 and "SON-LIEN" in communes
     assert [i.code for i in cfg.indicators_of(report, "MOTCUA")] == [
@@ -250,7 +250,7 @@ def test_a_report_names_its_own_person_to_ask(tmp_path):
         "email: binh@sontay.quangngai.gov.vn}\n",
     )
     cfg = load_config(root)
-    assert cfg.contact_for(cfg.report()).name == "Lê Văn Bình"
+    assert cfg.contact_for(cfg.report("cchc-quarterly")).name == "Lê Văn Bình"
     assert cfg.contact_for(None).name == "Nguyễn Thị Thu Hà"
 
 
@@ -292,6 +292,6 @@ def test_the_bundled_texts_name_only_known_figures():
 
     from baocao.config import _figure_refs
 
-    report = load_config(CONFIG).report()
+    report = load_config(CONFIG).report("cchc-quarterly")
     refs = _figure_refs(Environment().parse(report.footnotes[2]))
     assert ("f", "dt_von_tinh") in refs and ("c", "dt_giai_ngan_huyen") in refs

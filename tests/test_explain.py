@@ -96,6 +96,7 @@ def test_an_unknown_code_names_the_close_ones(two_communes):
         explain_figure(two_communes, PERIOD, "tthc_tiep_nhann")
 
 
+@pytest.mark.usefixtures("one_report_config")
 def test_cli_explain_prints_the_figure_and_its_units(two_communes, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(two_communes.settings.data_dir))
     monkeypatch.setenv("COLUMNS", "250")
@@ -108,6 +109,7 @@ def test_cli_explain_prints_the_figure_and_its_units(two_communes, monkeypatch):
     assert "tthc_tiep_nhan" in bad.output and "Traceback" not in bad.output
 
 
+@pytest.mark.usefixtures("one_report_config")
 def test_cli_explain_json(two_communes, monkeypatch):
     import json
 

@@ -44,7 +44,7 @@ def _refused(call) -> str:
 
 def test_the_bundled_periods_facts_are_read():
     cfg = load_config(CONFIG)
-    report = cfg.report()
+    report = cfg.report("cchc-quarterly")
     facts = read_facts(cfg, report, "2022-Q1")
     assert list(facts) == [f.key for f in report.facts]
     assert facts["cv_tinh"] == "Công văn số 900/UBND-TTHC ngày 03/3/2022"
@@ -86,14 +86,14 @@ def test_a_fact_declared_twice_is_refused(tmp_path):
 
 def test_a_missing_facts_file_names_the_file_and_its_keys(tmp_path):
     cfg = load_config(_copy(tmp_path))
-    msg = _refused(lambda: read_facts(cfg, cfg.report(), "2022-Q2"))
+    msg = _refused(lambda: read_facts(cfg, cfg.report("cchc-quarterly"), "2022-Q2"))
     assert msg.startswith(f"{cfg.root}/facts/cchc-quarterly/2022-Q2.yaml: ")
     assert "cv_tinh, qd_kh_tinh" in msg and "cv_vi_tri_viec_lam" in msg
 
 
 def test_a_missing_fact_names_the_key_and_what_to_write(tmp_path):
     cfg = load_config(_copy(tmp_path, FACTS, "dot_kiem_tra: đợt 1", "# dot_kiem_tra: đợt 1"))
-    msg = _refused(lambda: read_facts(cfg, cfg.report(), "2022-Q1"))
+    msg = _refused(lambda: read_facts(cfg, cfg.report("cchc-quarterly"), "2022-Q1"))
     assert "2022-Q1.yaml: key `dot_kiem_tra`" in msg
     assert "thời gian các đợt kiểm tra CCHC" in msg  # its label
     assert '"đợt 1 trong tháng 5/2022, đợt 2 trong tháng 9/2022"' in msg  # its example
@@ -101,7 +101,7 @@ def test_a_missing_fact_names_the_key_and_what_to_write(tmp_path):
 
 def test_an_unknown_fact_in_the_file_is_refused_with_the_closest_name(tmp_path):
     cfg = load_config(_copy(tmp_path, FACTS, "cv_tinh:", "cv_tinhh:"))
-    msg = _refused(lambda: read_facts(cfg, cfg.report(), "2022-Q1"))
+    msg = _refused(lambda: read_facts(cfg, cfg.report("cchc-quarterly"), "2022-Q1"))
     assert "2022-Q1.yaml: key `cv_tinhh`" in msg and "`cv_tinh`?" in msg
 
 
@@ -110,14 +110,17 @@ def test_publishing_refuses_without_the_periods_facts(example_runtime, tmp_path)
     (root / FACTS).unlink()
     cfg = load_config(root)
     result = consolidate_period(example_runtime, PERIOD)
-    msg = _refused(lambda: require_complete(result, cfg, cfg.report()))
+    msg = _refused(lambda: require_complete(result, cfg, cfg.report("cchc-quarterly")))
     assert "facts/cchc-quarterly/2022-Q1.yaml" in msg
 
 
 def test_opening_a_period_without_its_facts_warns_and_goes_on(tmp_path):
     root = _copy(tmp_path)
     (root / FACTS).unlink()
-    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=root))
+    rt = build_runtime(
+        report_id="cchc-quarterly",
+        settings=get_settings(data_dir=tmp_path / "data", config_dir=root),
+    )
     opened = open_period(rt, period=PERIOD, units=None, now=parse_moment(str(MANIFEST["open_at"])))
     assert opened["new_requests"] == 14
     assert "facts/cchc-quarterly/2022-Q1.yaml" in opened["facts"]
@@ -137,7 +140,7 @@ def test_the_years_plan_is_read_from_its_own_file():
         "tc_chi_nsnn": 257000,
     }
     assert cfg.plan("cchc-quarterly", 2023) == {}
-    assert require_plan(cfg, cfg.report(), 2022) == cfg.plan("cchc-quarterly", 2022)
+    assert require_plan(cfg, cfg.report("cchc-quarterly"), 2022) == cfg.plan("cchc-quarterly", 2022)
 
 
 def test_an_unknown_plan_key_is_refused_at_load_with_the_closest_name(tmp_path):
@@ -171,7 +174,7 @@ def test_plans_inside_the_report_are_refused_with_where_they_go(tmp_path):
 
 def test_a_missing_plan_year_names_the_file_and_its_keys():
     cfg = load_config(CONFIG)
-    msg = _refused(lambda: require_plan(cfg, cfg.report(), 2023))
+    msg = _refused(lambda: require_plan(cfg, cfg.report("cchc-quarterly"), 2023))
     assert msg.startswith(f"{cfg.root}/plans/cchc-quarterly/2023.yaml: chưa có tệp")
     assert "tc_thu_nsnn, tc_thu_dia_ban, tc_thu_huyen_xa, tc_chi_nsnn" in msg
 
@@ -180,7 +183,7 @@ def test_a_plan_lacking_a_figure_the_report_needs_is_refused_at_publish(example_
     cfg = load_config(_copy(tmp_path, PLANS, "tc_thu_huyen_xa: 58708\n", ""))
     assert cfg.plan("cchc-quarterly", 2022)["tc_chi_nsnn"] == 257000  # the rest is read
     result = consolidate_period(example_runtime, PERIOD)
-    msg = _refused(lambda: require_complete(result, cfg, cfg.report()))
+    msg = _refused(lambda: require_complete(result, cfg, cfg.report("cchc-quarterly")))
     assert "2022.yaml: thiếu khóa / missing keys: tc_thu_huyen_xa;" in msg
 
 

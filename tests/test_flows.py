@@ -24,6 +24,10 @@ SENT_HTML, SENT_DOCX, SENT_XLSX = (  # what went out: stamped with the decision'
     f"{STEM}-Phu-luc-so-25.xlsx",
 )
 
+TCD = "BC-TCD-thang-3-2022-UBND-huyen-Son-Tay"  # the monthly report of the same weeks
+TCD_SENT = (f"{TCD}.md", f"{TCD}-so-18.html", f"{TCD}-so-18.docx", f"{TCD}-Phu-luc-so-18.xlsx")
+TCD_STATUS = "Tinh-hinh-nop-TCD-thang-3-2022.xlsx"
+
 pytestmark = pytest.mark.slow
 
 
@@ -52,7 +56,7 @@ def demo_run(prefect_harness, tmp_path_factory):
 
 def test_demo_writes_every_output(demo_run):
     out = demo_run["out"]
-    sent = (MD, SENT_HTML, SENT_DOCX, SENT_XLSX, STATUS)
+    sent = (MD, SENT_HTML, SENT_DOCX, SENT_XLSX, STATUS, *TCD_SENT, TCD_STATUS)
     assert sorted(f.name for f in demo_run["files"]) == sorted(sent)
     for name in sent:
         assert (out / name).stat().st_size > 1000, name
@@ -83,7 +87,9 @@ def test_demo_shows_the_draft_waiting_the_decision_and_the_numbered_dispatch(dem
     subjects = [str(m["Subject"]) for m in mails]
     codes = [i for i, s in enumerate(subjects) if "Mã duyệt báo cáo" in s]
     reports = [i for i, s in enumerate(subjects) if "Báo cáo số 25/BC-UBND về" in s]
-    assert len(codes) == 2 and len(reports) == 6 and max(codes) < min(reports)
+    assert (
+        len(codes) == 2 + 2 and len(reports) == 6
+    )  # codes: both reports' two approvers and max(codes) < min(reports)
     header = [
         c.text
         for r in DocxDocument(str(demo_run["out"] / SENT_DOCX)).tables[0].rows
@@ -91,6 +97,28 @@ def test_demo_shows_the_draft_waiting_the_decision_and_the_numbered_dispatch(dem
     ]
     assert "Số: 25/BC-UBND" in header and "Sơn Tây, ngày 05 tháng 4 năm 2022" in header
     assert "Số: 25/BC-UBND" in (demo_run["out"] / SENT_HTML).read_text(encoding="utf-8")
+
+
+def test_demo_publishes_and_numbers_both_reports(demo_run):
+    """The monthly report of the same weeks: approved by the vice-chairman with its own
+    number, sent to its own recipients; the communes late on both got one reminder each."""
+    tcd = demo_run["reports"]["tcd-monthly"]
+    assert (tcd["status"], tcd["number"], tcd["sent"]) == ("approved", "18", 5)
+    assert "thiếu" not in tcd["completeness"] and tcd["completeness"].startswith("10/10")
+    assert demo_run["reports"]["cchc-quarterly"]["number"] == "25"
+    md = (demo_run["out"] / f"{TCD}.md").read_text(encoding="utf-8")
+    assert "toàn huyện đã tiếp 33 lượt với 42 người" in md
+    both = demo_run["combined_reminders"]
+    assert both["2022-03-15T08:00"] == ["SON-MUA", "SON-TAN", "SON-TINH"]
+    mails = _mails(demo_run["mail"])
+    combined = [m for m in mails if "Nhắc: 2 báo cáo chưa gửi" in str(m["Subject"])]
+    assert {str(m["To"]) for m in combined} == {
+        "xasonmua@sontay.quangngai.gov.vn",
+        "xasontan@sontay.quangngai.gov.vn",
+        "xasontinh@sontay.quangngai.gov.vn",
+    }
+    reports = [m for m in mails if "Báo cáo số 18/BC-UBND về" in str(m["Subject"])]
+    assert "thanhtra@quangngai.gov.vn" in {str(m["To"]) for m in reports} and len(reports) == 5
 
 
 def test_one_unit_replies_by_mail(demo_run):
@@ -115,7 +143,8 @@ def _mails(folder: Path):
 
 def test_messages_really_travel(demo_run):
     mails = _mails(demo_run["mail"])
-    by_kind = {k: [] for k in ("request", "rejection", "receipt", "report", "reminder", "approval")}
+    kinds = ("request", "rejection", "receipt", "report", "tcd-report", "reminder", "approval")
+    by_kind = {k: [] for k in kinds}
     for m in mails:
         subject = str(m["Subject"])
         kind = (
@@ -127,15 +156,17 @@ def test_messages_really_travel(demo_run):
             if "] Mã duyệt báo cáo" in subject
             else "report"
             if "] Báo cáo số 25/BC-UBND về Kết quả" in subject
+            else "tcd-report"
+            if "] Báo cáo số 18/BC-UBND về" in subject
             else "request"
             if "Đề nghị báo cáo" in subject
             else "reminder"
         )
         by_kind[kind].append(m)
-    assert len(by_kind["request"]) == 14
+    assert len(by_kind["request"]) == 14 + 10  # the CCHC report's, then tcd-monthly's
     for m in by_kind["request"]:
         names = [a.get_filename() for a in m.iter_attachments()]
-        assert len(names) == 1 and names[0].endswith("_2022-Q1.xlsx")
+        assert len(names) == 1 and names[0].endswith(("_2022-Q1.xlsx", "_2022-03.xlsx"))
     for m in mails:  # every message reads as lines in a plain-text viewer, in Vietnamese
         text = m.get_body(("plain",)).get_content()
         assert len(text.splitlines()) >= 8 and text.startswith("Kính gửi: ")
@@ -149,7 +180,7 @@ def test_messages_really_travel(demo_run):
         "Chi ngân sách xã = 35.107 + 5.719 = 40.826"
     ) in body
     assert "tc_tong_chi" not in body and "BaoCao!" not in body
-    assert len(by_kind["receipt"]) == 14  # one per valid version: every unit, TCKH's second
+    assert len(by_kind["receipt"]) == 14 + 10  # one per valid version, of both reports
     recipients = {str(m["To"]) for m in by_kind["report"]}
     assert recipients == {
         "sonoivu@quangngai.gov.vn",
@@ -175,10 +206,17 @@ def test_second_publish_sends_nothing_new(demo_run, tmp_path, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
-        again = publish_report(period="2022-Q1", report_date="2022-04-06", as_of="2022-04-06T09:00")
+        again = publish_report(
+            report="cchc-quarterly",
+            period="2022-Q1",
+            report_date="2022-04-06",
+            as_of="2022-04-06T09:00",
+        )
         assert again["new_version"] is False and again["queued"] == 0 and again["sent"] == 0
         assert mail.received == []
-        forced = publish_report(period="2022-Q1", force=True, as_of="2022-04-06T10:00")
+        forced = publish_report(
+            report="cchc-quarterly", period="2022-Q1", force=True, as_of="2022-04-06T10:00"
+        )
         assert forced["queued"] == 6 and forced["sent"] == 6
         assert len(mail.received) == 6
 
@@ -189,10 +227,16 @@ def test_rerun_of_open_period_sends_nothing(demo_run, tmp_path, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(demo_run["out"] / "data"))
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
-        r = open_period(period="2022-Q1", as_of="2022-03-08T08:00")
+        r = open_period(report="cchc-quarterly", period="2022-Q1", as_of="2022-03-08T08:00")
         assert r["new_requests"] == 0 and r["queued_messages"] == 0 and mail.received == []
         assert r["facts"] == ""  # the period's facts file is complete: no warning
-        one = open_period(period="2022-Q1", units=["TP"], force=True, as_of="2022-03-08T09:00")
+        one = open_period(
+            report="cchc-quarterly",
+            period="2022-Q1",
+            units=["TP"],
+            force=True,
+            as_of="2022-03-08T09:00",
+        )
         assert one["queued_messages"] == 1 and [m.rcpt for m in mail.received] == [
             ["phongtuphap@sontay.quangngai.gov.vn"]
         ]
@@ -213,7 +257,11 @@ def test_publish_refuses_without_the_periods_facts_and_sends_nothing(
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
         with pytest.raises(ConfigError, match=r"2022-Q1\.yaml: key `dot_kiem_tra`: chưa có"):
             publish_report(
-                period="2022-Q1", force=True, config_dir=str(config), as_of="2022-04-06T11:00"
+                report="cchc-quarterly",
+                period="2022-Q1",
+                force=True,
+                config_dir=str(config),
+                as_of="2022-04-06T11:00",
             )
         assert mail.received == []
 
@@ -222,9 +270,11 @@ def test_bad_parameters_fail_with_a_clear_message(prefect_harness):
     from flows.open_period import open_period
 
     with pytest.raises(ValueError, match="2022-Q5"):
-        open_period(period="2022-Q5")
+        open_period(report="cchc-quarterly", period="2022-Q5")
     with pytest.raises(ValueError, match="NOPE"):
-        open_period(period="2022-Q1", units=["NOPE"], as_of="2022-03-07T08:00")
+        open_period(
+            report="cchc-quarterly", period="2022-Q1", units=["NOPE"], as_of="2022-03-07T08:00"
+        )
 
 
 def test_one_stage_rerun_does_only_that(demo_run, tmp_path, monkeypatch):
@@ -234,11 +284,18 @@ def test_one_stage_rerun_does_only_that(demo_run, tmp_path, monkeypatch):
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
         out = reporting_cycle(
-            period="2022-Q1", stage="remind", units=["NV"], force=True, as_of="2022-04-06T09:00"
+            report="cchc-quarterly",
+            period="2022-Q1",
+            stage="remind",
+            units=["NV"],
+            force=True,
+            as_of="2022-04-06T09:00",
         )
         assert list(out) == ["reminders"]
         assert out["reminders"]["queued"] == 0  # NV has a valid version: never reminded
-        out = reporting_cycle(period="2022-Q1", stage="publish", as_of="2022-04-06T09:00")
+        out = reporting_cycle(
+            report="cchc-quarterly", period="2022-Q1", stage="publish", as_of="2022-04-06T09:00"
+        )
         assert list(out) == ["publish"]
         assert out["publish"]["cchc-quarterly"]["new_version"] is False
         assert mail.received == []

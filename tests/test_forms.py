@@ -20,7 +20,7 @@ from baocao.periods import Period, end_of_day
 from baocao.settings import PROJECT_ROOT, get_settings
 
 CFG = load_config(PROJECT_ROOT / "config")
-REPORT = CFG.report()
+REPORT = CFG.report("cchc-quarterly")
 PERIOD = Period.parse("2022-Q1")
 TCKH_INDICATORS = CFG.indicators_of(REPORT, "TCKH")
 

@@ -689,7 +689,10 @@ def test_a_monthly_report_opens_takes_in_and_reminds(tmp_path):
     from tests.conftest import edited_config
 
     config = edited_config(tmp_path / "config", _report_file(), "period_kind: Q", "period_kind: M")
-    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=config))
+    rt = build_runtime(
+        report_id="cchc-quarterly",
+        settings=get_settings(data_dir=tmp_path / "data", config_dir=config),
+    )
     opened_on = parse_moment("2026-10-07T08:00")
     period = collecting_period(opened_on.date(), rt.report.period_kind, rt.cfg.schedule)
     assert period == Period.parse("T10/2026")
@@ -719,5 +722,4 @@ def test_a_monthly_report_opens_takes_in_and_reminds(tmp_path):
 
 
 def _report_file() -> str:
-    [path] = (PROJECT_ROOT / "config" / "reports").glob("*.yaml")
-    return f"reports/{path.name}"
+    return "reports/cchc-quarterly.yaml"

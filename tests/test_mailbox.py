@@ -68,7 +68,7 @@ def form(rt, name: str) -> tuple[str, bytes, str]:
 @pytest.fixture
 def office(mailbox, tmp_path):
     """The example period opened in a fresh store, reading a fresh mailbox."""
-    rt = build_runtime(settings=mailbox.settings(tmp_path / "data"))
+    rt = build_runtime(report_id="cchc-quarterly", settings=mailbox.settings(tmp_path / "data"))
     open_example(rt)
     yield SimpleNamespace(rt=rt, box=mailbox)
     rt.engine.dispose()
@@ -436,7 +436,7 @@ from baocao.runtime import build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
 from tasks.mailbox import take_mailbox
 settings = get_settings(data_dir=Path(sys.argv[1]), config_dir=PROJECT_ROOT / "config")
-run = take_mailbox(build_runtime(settings=settings), now=parse_moment("2022-03-14T10:00"))
+run = take_mailbox(build_runtime(report_id="cchc-quarterly", settings=settings), now=parse_moment("2022-03-14T10:00"))
 print(",".join(r["outcome"] for r in run.results), run.moved)
 """
 
@@ -512,7 +512,7 @@ def test_the_ingest_flow_reads_the_mailbox_and_the_folder(
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
     monkeypatch.setenv("BAOCAO_IMAP_URL", mailbox.url)
     monkeypatch.setenv("BAOCAO_IMAP_PASSWORD", mailbox.password)
-    rt = build_runtime(settings=get_settings())
+    rt = build_runtime(report_id="cchc-quarterly", settings=get_settings())
     open_example(rt)
     mailbox.deliver(mail(NV, form(rt, "NV_2022-Q1.xlsx")))
     [tp] = returned(rt, ["TP_2022-Q1.xlsx"])

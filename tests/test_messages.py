@@ -235,7 +235,10 @@ def test_english_follows_only_when_the_config_asks(tmp_path):
     config = edited_config(
         tmp_path / "config", "body.yaml", "languages: [vi]", "languages: [vi, en]"
     )
-    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=config))
+    rt = build_runtime(
+        report_id="cchc-quarterly",
+        settings=get_settings(data_dir=tmp_path / "data", config_dir=config),
+    )
     open_example(rt)
     ingest_files(rt, returned(rt, ["TCKH_2022-Q1.xlsx"]), now=parse_moment("2022-03-14T16:40"))
     with session_scope(rt.engine) as s:

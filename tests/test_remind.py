@@ -109,7 +109,7 @@ def test_one_step_reaches_a_unit_once_by_mail_and_once_by_zalo(tmp_path, zalo_ap
         settings = get_settings(
             data_dir=tmp_path / "data", config_dir=config, mail_url=mail.mail_url
         )
-        rt = build_runtime(settings=settings)
+        rt = build_runtime(report_id="cchc-quarterly", settings=settings)
         open_example(rt)
         for _ in range(2):  # the step, then a rerun the same day
             queue_reminders(

@@ -21,11 +21,20 @@ def test_a_year_lists_every_period_s_opening_and_deadlines_in_order():
         (Step.UNITS_DUE, dt.date(2022, 3, 16)),
         (Step.REPORT_DUE, dt.date(2022, 3, 18)),
     ]
-    assert {e.period.code for e in entries} == {"2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"}
+    march = [(e.step, e.day) for e in entries if e.period.code == "2022-03"]
+    assert march == [  # the monthly report: its own schedule keys, the same cut-off
+        (Step.OPEN, dt.date(2022, 3, 9)),
+        (Step.UNITS_DUE, dt.date(2022, 3, 15)),
+        (Step.REPORT_DUE, dt.date(2022, 3, 18)),
+    ]
+    quarters = {e.period.code for e in entries if e.report.id == "cchc-quarterly"}
+    months = {e.period.code for e in entries if e.report.id == "tcd-monthly"}
+    assert quarters == {"2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"}
+    assert months == {f"2022-{m:02d}" for m in range(1, 13)}
     assert [e.day for e in entries] == sorted(e.day for e in entries)
     assert all(e.day.year == 2022 and e.day.weekday() < 5 for e in entries)
-    row = calendar_rows(entries)[0]
-    assert row["ngày / date"] == "07/03/2022" and row["thứ / weekday"] == "Thứ Hai"
+    row = calendar_rows(entries)[0]  # tháng 1/2022 opens 3 working days before Fri 14/01
+    assert row["ngày / date"] == "11/01/2022" and row["thứ / weekday"] == "Thứ Ba"
 
 
 def test_the_ics_file_reads_back_with_one_stable_event_per_date():
@@ -36,7 +45,7 @@ def test_the_ics_file_reads_back_with_one_stable_event_per_date():
     assert len(events) == len(entries)
     uids = [str(e["uid"]) for e in events]
     assert len(set(uids)) == len(uids)
-    first = events[0]
+    first = next(e for e in events if "cchc" in str(e["uid"]))
     assert first["uid"] == "cchc-quarterly-2022-Q1-open@baocao"
     assert first.decoded("dtstart") == dt.date(2022, 3, 7)
     assert "Quý I/2022" in str(first["summary"])
@@ -51,4 +60,5 @@ def test_the_calendar_command_prints_the_dates_and_writes_the_ics(tmp_path):
     result = CliRunner().invoke(app, ["calendar", "2022", "--ics", str(target)])
     assert result.exit_code == 0, result.output
     assert "07/03/2022" in result.output and str(target) in result.output.replace("\n", "")
-    assert len(Calendar.from_ical(target.read_bytes()).walk("VEVENT")) == 12
+    assert "09/03/2022" in result.output  # the monthly report's opening of tháng 3/2022
+    assert len(Calendar.from_ical(target.read_bytes()).walk("VEVENT")) == 12 + 36

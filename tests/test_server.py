@@ -80,7 +80,9 @@ def served(server, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     config = edited_config(root / "config", *APPROVAL_ON)
     data = root / "data"
-    rt = build_runtime(settings=get_settings(data_dir=data, config_dir=config))
+    rt = build_runtime(
+        report_id="cchc-quarterly", settings=get_settings(data_dir=data, config_dir=config)
+    )
     open_example(rt)
     ingest_waves(rt)
     with MailCatcher(root / "mail") as mail:
@@ -489,7 +491,10 @@ def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(tmp_path):
 
 def _deploy_and_work(server: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rt = build_runtime(settings=get_settings(data_dir=data, config_dir=PROJECT_ROOT / "config"))
+    rt = build_runtime(
+        report_id="cchc-quarterly",
+        settings=get_settings(data_dir=data, config_dir=PROJECT_ROOT / "config"),
+    )
     open_example(rt)
     with MailCatcher(tmp_path / "mail") as mail:
         env = {

@@ -238,7 +238,9 @@ def test_an_emptied_postgresql_schema_is_refused(tmp_path):
     with admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
-            rt = build_runtime(settings=_settings(data, database_url=url))
+            rt = build_runtime(
+                report_id="cchc-quarterly", settings=_settings(data, database_url=url)
+            )
             open_example(rt)
             rt.engine.dispose()
             assert read_marker(data)["database"] == url

@@ -32,7 +32,7 @@ UTC = dt.UTC
 
 
 def _run_example(settings):
-    rt = build_runtime(settings=settings)
+    rt = build_runtime(report_id="cchc-quarterly", settings=settings)
     open_example(rt)
     ingest_waves(rt)
     return rt, consolidate_period(rt, PERIOD)

@@ -11,7 +11,7 @@ from baocao.settings import PROJECT_ROOT
 from tasks.validate import FINDING_COLUMNS, parse_date, parse_number, validate
 
 CFG = load_config(PROJECT_ROOT / "config")
-REPORT = CFG.report()
+REPORT = CFG.report("cchc-quarterly")
 PLANS = CFG.plan(REPORT.id, 2022)
 FIGURES = yaml.safe_load(
     (PROJECT_ROOT / "examples/son-tay-2022-q1/figures.yaml").read_text(encoding="utf-8")
