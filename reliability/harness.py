@@ -33,6 +33,7 @@ REPORT_ID = "cchc-quarterly"
 PERIOD = "2022-Q1"
 OPEN_AT = "2022-03-07T08:00"  # units' deadline: 24:00 on 16/03/2022
 INGEST_AT = "2022-03-11T10:15"
+ONE_REPORT_VERBS = ("open", "publish", "approve", "status", "form", "explain")
 PUBLISH_ARGS = ["publish", PERIOD, "--date", "2022-04-05", "--as-of", "2022-04-05T09:00"]
 UNITS = list(FIGURES)  # the 14 reporting units of the bundled Sơn Tây config
 
@@ -385,6 +386,8 @@ class Workspace:
             )
 
     def start(self, *args: str, fault: str = "", env: dict | None = None) -> Running:
+        if args and args[0] in ONE_REPORT_VERBS and "--report" not in args:
+            args = (*args, "--report", REPORT_ID)  # the bundled config holds two reports
         extra = dict(env or {})
         if fault:
             extra["BAOCAO_FAULT"] = fault

@@ -263,9 +263,9 @@ def mailbox(imap_server) -> TestMailbox:
 
 @pytest.fixture
 def one_report_config(tmp_path_factory, monkeypatch) -> Path:
-    """The bundled config with only the CCHC report, as BAOCAO_CONFIG_DIR: for the command
-    line tests written before `--report` (the bundled config has two reports since issue 9;
-    with `--report cchc-quarterly` on every verb these can use the bundled one again)."""
+    """The bundled config with only the CCHC report, as BAOCAO_CONFIG_DIR: an office with one
+    report, where no verb needs `--report` (tests/test_cli.py; with several reports a verb
+    about one asks which, see `_two_reports` there)."""
     folder = tmp_path_factory.mktemp("one-report") / "config"
     shutil.copytree(PROJECT_ROOT / "config", folder)
     (folder / "reports" / "tcd-monthly.yaml").unlink()

@@ -25,7 +25,7 @@ def test_help_on_every_verb(verb):
     assert result.exit_code == 0 and "--config" in result.output
 
 
-# the bundled config has two reports; this CLI has no --report yet
+# an office with one report: no verb needs --report (several: see `_two_reports` below)
 pytestmark = pytest.mark.usefixtures("one_report_config")
 
 

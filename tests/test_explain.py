@@ -96,25 +96,25 @@ def test_an_unknown_code_names_the_close_ones(two_communes):
         explain_figure(two_communes, PERIOD, "tthc_tiep_nhann")
 
 
-@pytest.mark.usefixtures("one_report_config")
 def test_cli_explain_prints_the_figure_and_its_units(two_communes, monkeypatch):
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(two_communes.settings.data_dir))
     monkeypatch.setenv("COLUMNS", "250")
-    result = runner.invoke(app, ["explain", "2022-Q1", "tthc_tiep_nhan"])
+    result = runner.invoke(app, ["explain", "2022-Q1", "tthc_tiep_nhan", "-r", "cchc-quarterly"])
     assert result.exit_code == 0, result.output
     assert "(số liệu của 2/10 đơn vị)" in result.output
     assert "SON-DUNG_2022-Q1.xlsx" in result.output and "UBND xã Sơn Bua" in result.output
-    bad = runner.invoke(app, ["explain", "2022-Q1", "tthc_tiep_nhann"])
+    bad = runner.invoke(app, ["explain", "2022-Q1", "tthc_tiep_nhann", "-r", "cchc-quarterly"])
     assert bad.exit_code == 2
     assert "tthc_tiep_nhan" in bad.output and "Traceback" not in bad.output
 
 
-@pytest.mark.usefixtures("one_report_config")
 def test_cli_explain_json(two_communes, monkeypatch):
     import json
 
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(two_communes.settings.data_dir))
-    result = runner.invoke(app, ["explain", "2022-Q1", "tc_thu_nsnn_pct", "--json"])
+    result = runner.invoke(
+        app, ["explain", "2022-Q1", "tc_thu_nsnn_pct", "--json", "-r", "cchc-quarterly"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["parts"][0]["contributions"][0]["sha256"]

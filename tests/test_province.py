@@ -315,7 +315,7 @@ def test_the_command_line_opens_the_province_s_quarter(prefect_harness, tmp_path
     with nothing allowed but the bundled folders: every unit gets its request by mail."""
     from typer.testing import CliRunner
 
-    from baocao.cli import app
+    from app.cli import app
 
     monkeypatch.delenv("BAOCAO_ALLOWED_CONFIG_DIRS")
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))

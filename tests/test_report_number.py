@@ -215,11 +215,11 @@ def test_baocao_approve_takes_the_number_and_the_date(drafted, monkeypatch):
     from tasks.approve import issue_codes
 
     rt, _, row, config = drafted
-    (config / "reports" / "tcd-monthly.yaml").unlink()  # this CLI has no --report yet
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(rt.settings.data_dir))
     issue_codes(rt, row, PERIOD, now_vn())
     code = _codes(rt)["chu-tich"]
-    args = ["approve", "2022-Q1", "--by", "chu-tich", "--config", str(config), "--code", code]
+    args = ["approve", "2022-Q1", "-r", "cchc-quarterly", "--by", "chu-tich"]
+    args += ["--config", str(config), "--code", code]
     blank = CliRunner().invoke(app, args)
     assert blank.exit_code == 2 and "cần số văn bản" in blank.output
     bad = CliRunner().invoke(app, [*args, "--number", "25", "--date", "31/02/2022"])

@@ -298,11 +298,19 @@ def test_baocao_approve_needs_the_code(drafted, monkeypatch):
     from tasks.approve import issue_codes
 
     rt, row, config = drafted
-    (config / "reports" / "tcd-monthly.yaml").unlink()  # this CLI has no --report yet
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(rt.settings.data_dir))
     issue_codes(rt, row, PERIOD, now_vn())  # the command checks against the real clock
     code = _codes_from_outbox(rt)["chu-tich"]
-    args = ["approve", "2022-Q1", "--by", "chu-tich", "--number", "25"]
+    args = [
+        "approve",
+        "2022-Q1",
+        "--report",
+        "cchc-quarterly",
+        "--by",
+        "chu-tich",
+        "--number",
+        "25",
+    ]
     args += ["--config", str(config), "--code"]
     bad = CliRunner().invoke(app, [*args, "000000" if code != "000000" else "111111"])
     assert bad.exit_code == 2 and "mã không đúng" in bad.output and "Traceback" not in bad.output
