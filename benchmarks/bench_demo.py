@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = "from baocao.cli import app; app(['demo', '--out', {out!r}])"
+DEMO = "from app.cli import app; app(['demo', '--out', {out!r}])"
 
 
 def run_demo(tree: Path, prefect_home: Path, out: Path) -> tuple[float, float]:
