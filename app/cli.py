@@ -190,7 +190,8 @@ def demo(
     _run(require_prefect_api)
 
     console.print(
-        "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 (Prefect khởi động cục bộ...)"
+        "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 và báo cáo "
+        "tiếp công dân tháng 3/2022 (Prefect khởi động cục bộ...)"
     )
     result = _run(run_demo, out, config, say=console.print)
     console.print("\n[bold green]Xong / done.[/]")

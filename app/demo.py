@@ -25,7 +25,7 @@ from baocao.mailcatcher import MailCatcher
 from baocao.models import OutboxMessage
 from baocao.periods import parse_moment
 from baocao.returns import as_returned, example_unit
-from baocao.settings import PROJECT_ROOT, get_settings
+from baocao.settings import PROJECT_ROOT, get_settings, use_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "son-tay-2022-q1"
 # A version's files are named by the report, the period and the body (tasks.render.output_names):
@@ -72,8 +72,9 @@ def request_tokens(config_dir: Path | None, report: str, period: str) -> dict[st
 
 @contextlib.contextmanager
 def office_mailbox(say=print) -> Iterator[LoopbackImap | None]:
-    """The office's mailbox for the demo: a Dovecot on loopback, set as BAOCAO_IMAP_URL for
-    the ingest runs (restored afterwards); None, with a note, when Dovecot is not installed."""
+    """The office's mailbox for the demo: a Dovecot on loopback, held as the IMAP settings of
+    this process's ingest runs (`use_settings`; the environment is not touched) until the
+    block ends; None, with a note, when Dovecot is not installed."""
     if dovecot_binary() is None:
         say(
             "(Chưa cài dovecot: thư trả lời của đơn vị được chép vào thư mục tiếp nhận thay vì "
@@ -82,8 +83,6 @@ def office_mailbox(say=print) -> Iterator[LoopbackImap | None]:
         )
         yield None
         return
-    keys = ("BAOCAO_IMAP_URL", "BAOCAO_IMAP_PASSWORD")
-    before = {k: os.environ.get(k) for k in keys}
     try:
         server = LoopbackImap().start()
     except ImapServerError as exc:
@@ -91,16 +90,10 @@ def office_mailbox(say=print) -> Iterator[LoopbackImap | None]:
         yield None
         return
     try:
-        os.environ["BAOCAO_IMAP_URL"] = server.url
-        os.environ["BAOCAO_IMAP_PASSWORD"] = server.password
-        yield server
+        with use_settings(imap_url=server.url, imap_password=server.password):
+            yield server
     finally:
         server.stop()
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def reply_by_mail(
@@ -268,11 +261,8 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
     with (
         MailCatcher(out / "mail", sender=body.sender_email) as mail,
         office_mailbox(say) as imap,
+        use_settings(data_dir=data, mail_url=mail.mail_url, database_url=None, inbox_dir=None),
     ):
-        os.environ["BAOCAO_DATA_DIR"] = str(data)
-        os.environ["BAOCAO_MAIL_URL"] = mail.mail_url
-        os.environ.pop("BAOCAO_DATABASE_URL", None)
-        os.environ.pop("BAOCAO_INBOX_DIR", None)
         from flows.ingest_submissions import ingest_submissions
         from flows.open_period import open_period
         from flows.publish_report import publish_report

@@ -124,11 +124,12 @@ def ask_approval(
     if not can_pause():  # no UI to answer a pause: the decision comes from `baocao approve`
         log.warning(
             "%s v%d chờ duyệt / waits for approval: người duyệt đã nhận mã qua thư; chạy "
-            "`baocao approve %s --by NGƯỜI_DUYỆT --code MÃ --number SỐ --date NGÀY_KÝ`, "
-            "rồi publish lại",
+            "`baocao approve %s --report %s --by NGƯỜI_DUYỆT --code MÃ --number SỐ --date "
+            "NGÀY_KÝ`, rồi publish lại",
             p.code,
             row.version,
             p.code,
+            rt.report.id,
         )
         return row, None
     row = wait_for_approval(rt, row, result, late)

@@ -556,11 +556,13 @@ def test_the_demo_mailbox_is_set_for_its_runs_and_forgotten_after(imap_server):
     from app.demo import office_mailbox
 
     with office_mailbox() as imap:
-        assert os.environ["BAOCAO_IMAP_URL"] == imap.url
-        assert os.environ["BAOCAO_IMAP_PASSWORD"] == imap.password
+        held = get_settings()  # what the ingest runs of this process read
+        assert held.imap_url == imap.url
+        assert held.imap_password.get_secret_value() == imap.password
+        assert "BAOCAO_IMAP_URL" not in os.environ  # handed over, not written to the environment
         folder = imap.folder
         assert folder.is_dir()
-    assert "BAOCAO_IMAP_URL" not in os.environ and "BAOCAO_IMAP_PASSWORD" not in os.environ
+    assert get_settings().imap_url is None
     assert not folder.exists()  # the server stopped and its files went with it
 
 
