@@ -33,10 +33,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 AUTH = "quantri:mat-khau-thu-nghiem-dai"  # the test servers' user:password
 AUTHORIZED = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
 FOREIGN = "https://evil.example"
-DEPLOYMENTS = {  # flow/deployment: three per report, two for the office
+DEPLOYMENTS = {  # flow/deployment: three per report (both bundled reports), three for the office
     "open-period/cchc-quarterly",
     "publish-report/cchc-quarterly",
     "reporting-cycle/cchc-quarterly",
+    "open-period/tcd-monthly",
+    "publish-report/tcd-monthly",
+    "reporting-cycle/tcd-monthly",
     "send-reminders/office",
     "ingest-submissions/office",
     "publish-calendar/office",
@@ -222,6 +225,9 @@ def test_deployments_have_schedules_and_described_parameters(served):
     assert deps["ingest-submissions/office"]["schedules"][0]["schedule"]["interval"] == 300
     publish = deps["publish-report/cchc-quarterly"]
     assert publish["parameters"]["report"] == "cchc-quarterly"  # each run names its report
+    monthly = deps["open-period/tcd-monthly"]  # the other report, served by the same process
+    assert monthly["parameters"]["report"] == "tcd-monthly"
+    assert "RDATE" in monthly["schedules"][0]["schedule"]["rrule"]
     props = publish["parameter_openapi_schema"]["properties"]
     assert {"report", "period", "report_date", "force", "as_of"} <= set(props)
     assert "2022-Q1" in props["period"]["description"]
