@@ -40,6 +40,7 @@ def _publish_in_background(config, result: dict) -> threading.Thread:
 
     def run():
         result["out"] = publish_report(
+            report="cchc-quarterly",
             period="2022-Q1",
             report_date="2022-04-05",
             as_of="2022-04-05T09:00",
@@ -225,6 +226,7 @@ def test_no_decision_in_time_keeps_the_draft(approval_setup, tmp_path, monkeypat
     with MailCatcher(tmp_path / "mail") as mail:
         monkeypatch.setenv("BAOCAO_MAIL_URL", mail.mail_url)
         out = publish_report(
+            report="cchc-quarterly",
             period="2022-Q1",
             report_date="2022-04-05",
             as_of="2022-04-05T09:00",
@@ -251,6 +253,7 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
 
         def publish():
             return publish_module.publish_report(
+                report="cchc-quarterly",
                 period="2022-Q1",
                 report_date="2022-04-05",
                 as_of="2022-04-05T09:00",

@@ -61,10 +61,12 @@ def test_a_config_mistake_fails_the_run_in_one_line(prefect_harness, tmp_path, m
         "unit_deadline_working_days_after_cutoff: 2",
         "unit_deadline_working_days_after_cutoff: -2",
     )
-    state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
+    state = open_period(
+        report="cchc-quarterly", period="2022-Q1", config_dir=str(config), return_state=True
+    )
     _failed_cleanly(state, "schedule.yaml", "unit_deadline_working_days_after_cutoff", "≥ 0")
     with pytest.raises(ConfigError, match="unit_deadline"):  # from Python: the same exception
-        open_period(period="2022-Q1", config_dir=str(config))
+        open_period(report="cchc-quarterly", period="2022-Q1", config_dir=str(config))
 
 
 def test_bad_parameters_fail_the_run_in_one_line(prefect_harness, tmp_path, monkeypatch):
@@ -72,8 +74,15 @@ def test_bad_parameters_fail_the_run_in_one_line(prefect_harness, tmp_path, monk
     from flows.send_reminders import send_reminders
 
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
-    _failed_cleanly(send_reminders(period="2022-Q1", units=["NOPE"], return_state=True), "NOPE")
-    _failed_cleanly(publish_report(period="2022-Q7", return_state=True), "2022-Q7")
+    _failed_cleanly(
+        send_reminders(
+            report="cchc-quarterly", period="2022-Q1", units=["NOPE"], return_state=True
+        ),
+        "NOPE",
+    )
+    _failed_cleanly(
+        publish_report(report="cchc-quarterly", period="2022-Q7", return_state=True), "2022-Q7"
+    )
     _failed_cleanly(send_reminders(as_of="yesterday", return_state=True), "yesterday")
 
 
@@ -86,10 +95,12 @@ def test_a_lost_store_fails_the_cycle_in_one_line(prefect_harness, tmp_path, mon
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(data))
     build_runtime().engine.dispose()
     (data / "baocao.sqlite").unlink()
-    state = reporting_cycle(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
+    state = reporting_cycle(
+        report="cchc-quarterly", period="2022-Q1", as_of="2022-03-07T08:00", return_state=True
+    )
     _failed_cleanly(state, "baocao.sqlite", "restore it from backup")
     with pytest.raises(SetupError):
-        reporting_cycle(period="2022-Q1", as_of="2022-03-07T08:00")
+        reporting_cycle(report="cchc-quarterly", period="2022-Q1", as_of="2022-03-07T08:00")
     assert not (data / "baocao.sqlite").exists()
 
 
@@ -106,7 +117,9 @@ def test_a_mistake_inside_a_task_is_one_line_too(prefect_harness, tmp_path, monk
         "{% block text %}{{ ''.__class__.__mro__[1].__subclasses__() }}{% endblock %}\n",
         encoding="utf-8",
     )
-    state = open_period(period="2022-Q1", config_dir=str(config), return_state=True)
+    state = open_period(
+        report="cchc-quarterly", period="2022-Q1", config_dir=str(config), return_state=True
+    )
     _failed_cleanly(state, "request.j2")
 
 
@@ -151,20 +164,28 @@ def test_a_run_whose_messages_all_failed_ends_failed_with_the_reason(
     port = free_port()
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BAOCAO_MAIL_URL", f"mailto://127.0.0.1:{port}?from=a@b.vn&mode=insecure")
-    state = open_period(period="2022-Q1", as_of="2022-03-07T08:00", return_state=True)
+    state = open_period(
+        report="cchc-quarterly", period="2022-Q1", as_of="2022-03-07T08:00", return_state=True
+    )
     message = _failed_cleanly(state, "thư đề nghị / requests: 14 thư không gửi được")
     assert f"127.0.0.1:{port}" in message and "BAOCAO_MAIL_URL" in message
     with pytest.raises(DeliveryFailed) as caught:  # from Python: the summary travels with it
-        reporting_cycle(period="2022-Q1", stage="open", as_of="2022-03-07T09:00")
+        reporting_cycle(
+            report="cchc-quarterly", period="2022-Q1", stage="open", as_of="2022-03-07T09:00"
+        )
     assert caught.value.summary["open"]["cchc-quarterly"]["failed"] == 14
     assert (
         caught.value.summary["open"]["cchc-quarterly"]["new_requests"] == 0
     )  # recorded once, retried
     with MailCatcher(tmp_path / "mail", port=port) as mail:
-        state = open_period(period="2022-Q1", as_of="2022-03-07T10:00", return_state=True)
+        state = open_period(
+            report="cchc-quarterly", period="2022-Q1", as_of="2022-03-07T10:00", return_state=True
+        )
         assert state.is_completed() and state.result()["sent"] == 14
         assert len(mail.received) == 14
-        again = open_period(period="2022-Q1", as_of="2022-03-07T11:00", return_state=True)
+        again = open_period(
+            report="cchc-quarterly", period="2022-Q1", as_of="2022-03-07T11:00", return_state=True
+        )
         assert again.is_completed()  # nothing to send is not a failure
 
 
@@ -182,7 +203,11 @@ def test_approval_codes_that_all_failed_fail_the_publish_run(
     monkeypatch.setenv("BAOCAO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BAOCAO_MAIL_URL", f"mailto://127.0.0.1:{free_port()}?from=a@b.vn")
     state = publish_report(
-        period="2022-Q1", report_date="2022-04-05", as_of="2022-04-05T09:00", return_state=True
+        report="cchc-quarterly",
+        period="2022-Q1",
+        report_date="2022-04-05",
+        as_of="2022-04-05T09:00",
+        return_state=True,
     )
     _failed_cleanly(state, "mã duyệt / approval codes: 2 thư không gửi được")
     summary = prefect.states.get_state_exception(state).summary

@@ -542,7 +542,12 @@ def _deploy_and_work(server: str, tmp_path: Path) -> None:
             "POST",
             f"{server}/deployments/{deps['send-reminders']['id']}/create_flow_run",
             json={
-                "parameters": {"period": "2022-Q1", "units": ["VHTT"], "as_of": "2022-03-15T08:00"}
+                "parameters": {
+                    "report": "cchc-quarterly",
+                    "period": "2022-Q1",
+                    "units": ["VHTT"],
+                    "as_of": "2022-03-15T08:00",
+                }
             },
         ).json()["id"]
         cli("worker", "start", "--pool", "baocao", "--type", "process", "--run-once")
