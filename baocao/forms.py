@@ -257,6 +257,7 @@ _SLOTS = ("unit_name", "unit_code", "token")
 # what stands in a slot: text no configuration or unit writes, that XlsxWriter keeps verbatim
 _PLACEHOLDER = {slot: f"[[baocao-stamp:{slot}]]" for slot in _SLOTS}
 _STAMPED_PART = "xl/sharedStrings.xml"  # the cells' text, where the placeholders land
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -324,8 +325,8 @@ def form_template(
 def stamp_form(template: FormTemplate, *, unit: Unit, token: str) -> bytes:
     """The unit's form from its layout's template: the bytes `build_form` writes for it with
     the same `created`. Deterministic: the same unit and token give the same bytes."""
-    if not token:
-        raise ValueError("a stamped form needs its request token")
+    if not _TOKEN.match(token):  # XlsxWriter writes such text as it is, in one cell
+        raise ValueError(f"a stamped form needs its request token (letters, digits): {token!r}")
     values = {
         "unit_name": _cell_text(unit.name),
         "unit_code": _cell_text(unit.code),

@@ -969,8 +969,9 @@ def test_stamping_twice_gives_the_same_bytes_and_needs_a_token():
     unit = _unit("SON-DUNG", ODD_NAME)
     assert _stamped(unit, "0123456789abcdef") == _stamped(unit, "0123456789abcdef")
     assert _stamped(unit, "0123456789abcdef") != _stamped(unit, "0123456789abcdee")
-    with pytest.raises(ValueError, match="token"):
-        _stamped(unit, "")
+    for token in ("", "=1+1", " abc"):  # none is written as the cell's plain text
+        with pytest.raises(ValueError, match="token"):
+            _stamped(unit, token)
 
 
 def test_a_stamped_form_returned_filled_is_identified_and_taken_in(tmp_path):
