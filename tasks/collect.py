@@ -107,22 +107,21 @@ def write_forms(
     units: list[str],
     now: dt.datetime,
 ) -> list[CollectionRequest]:
-    """A request with its form for each unit that has none yet (forms are written once)."""
+    """A request with its form for each unit that has none yet (forms are written once):
+    one workbook per layout, each unit's name, code and token stamped into it."""
     engine_rows: list[CollectionRequest] = []
     folder = settings.forms_dir / report.id / period.code
     folder.mkdir(parents=True, exist_ok=True)
+    stamper = forms.FormStamper(
+        body=cfg.body,
+        report=report,
+        period=period,
+        deadline=period_row.unit_deadline,
+        created=now,
+    )
     for code in units:
-        unit = cfg.unit_map[code]
         token = secrets.token_hex(8)
-        content = forms.build_form(
-            body=cfg.body,
-            report=report,
-            unit=unit,
-            period=period,
-            indicators=cfg.indicators_of(report, code),
-            token=token,
-            deadline=period_row.unit_deadline,
-        )
+        content = stamper.form(cfg.unit_map[code], cfg.indicators_of(report, code), token)
         path = folder / f"{code}_{period.code}.xlsx"
         path.write_bytes(content)
         engine_rows.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
 import io
 import re
 import struct
@@ -14,10 +15,24 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from baocao import crud
 from baocao.config import load_config
-from baocao.forms import FORM_SHEET, META_SHEET, FormError, ReadLimits, build_form, read_file
-from baocao.periods import Period, end_of_day
+from baocao.db import session_scope
+from baocao.forms import (
+    FORM_SHEET,
+    META_SHEET,
+    FormError,
+    FormStamper,
+    ReadLimits,
+    build_form,
+    read_file,
+)
+from baocao.periods import Period, end_of_day, parse_moment
+from baocao.runtime import build_runtime
 from baocao.settings import PROJECT_ROOT, get_settings
+from tasks.collect import open_period
+from tasks.intake import ingest_files
+from tests.conftest import edited_config, request_tokens
 
 CFG = load_config(PROJECT_ROOT / "config")
 REPORT = CFG.report("cchc-quarterly")
@@ -838,3 +853,165 @@ def test_csv_with_too_many_columns(tmp_path):
     )
     with pytest.raises(FormError, match="304 cột"):
         read_file(path)
+
+
+# ---- many units: one workbook per layout, each unit stamped into it ------------------------
+
+CREATED = dt.datetime(2022, 3, 7, 1, 0, tzinfo=dt.UTC)
+DEADLINE = end_of_day(dt.date(2022, 3, 16))
+# a name XML and Excel both escape: &, <, >, quotes, Excel's own _xHHHH_; then control
+# characters (Excel writes them _xHHHH_, which openpyxl leaves as such)
+ODD_NAME = 'Phòng "Tài chính" & <Kế hoạch> _x0041_ Sơn Tây'
+CONTROL_NAME = "Xã Sơn\rBúa\x07 _x0007_"
+
+
+def _unit(code: str, name: str | None = None):
+    unit = CFG.unit_map[code]
+    return unit.model_copy(update={"name": name}) if name else unit
+
+
+def _direct(unit, token: str) -> bytes:
+    return build_form(
+        body=CFG.body,
+        report=REPORT,
+        unit=unit,
+        period=PERIOD,
+        indicators=CFG.indicators_of(REPORT, unit.code),
+        token=token,
+        deadline=DEADLINE,
+        created=CREATED,
+    )
+
+
+def _stamper() -> FormStamper:
+    return FormStamper(
+        body=CFG.body, report=REPORT, period=PERIOD, deadline=DEADLINE, created=CREATED
+    )
+
+
+def _stamped(unit, token: str) -> bytes:
+    return _stamper().form(unit, CFG.indicators_of(REPORT, unit.code), token)
+
+
+def _openpyxl_view(content: bytes) -> dict:
+    """What openpyxl sees in a form: every cell with its format and lock, merged ranges, sheet
+    states and protection, data validations, print setup, document properties."""
+    wb = load_workbook(io.BytesIO(content))
+    sheets = {}
+    for ws in wb.worksheets:
+        sheets[ws.title] = {
+            "state": ws.sheet_state,
+            "protected": ws.protection.sheet,
+            "cells": [
+                (c.coordinate, c.value, c.number_format, c.protection.locked, c.font.b)
+                for row in ws.iter_rows()
+                for c in row
+            ],
+            "merged": sorted(str(r) for r in ws.merged_cells.ranges),
+            "validations": sorted(
+                (str(v.sqref), v.type, v.operator, v.formula1, v.formula2, v.error)
+                for v in ws.data_validations.dataValidation
+            ),
+            "print": (ws.print_area, ws.print_title_rows, ws.page_setup.orientation),
+        }
+    p = wb.properties
+    return {"sheets": sheets, "properties": (p.creator, p.title, p.subject, p.created)}
+
+
+def _read_back(tmp_path, name: str, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    parsed = read_file(path)
+    return parsed.meta, parsed.rows
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [("TCKH", None), ("SON-DUNG", None), ("SON-DUNG", ODD_NAME), ("SON-BUA", CONTROL_NAME)],
+    ids=["department", "commune", "name-with-xml-characters", "control-characters"],
+)
+def test_a_stamped_form_is_the_form_written_for_the_unit(tmp_path, code, name):
+    unit = _unit(code, name)
+    direct, stamped = _direct(unit, "9f86d081884c7d65"), _stamped(unit, "9f86d081884c7d65")
+    assert _read_back(tmp_path, "stamped.xlsx", stamped) == _read_back(
+        tmp_path, "direct.xlsx", direct
+    )
+    view = _openpyxl_view(stamped)
+    assert view == _openpyxl_view(direct)
+    a4 = next(v for c, v, *_ in view["sheets"][FORM_SHEET]["cells"] if c == "A4")
+    if name != CONTROL_NAME:
+        assert a4 == f"Đơn vị báo cáo: {unit.name} (mã {code})"  # the name as it is
+    assert view["sheets"][META_SHEET]["state"] == "veryHidden"
+    assert view["sheets"][FORM_SHEET]["protected"] is True
+    assert view["sheets"][FORM_SHEET]["validations"]  # the entry rules came along
+    assert view["properties"][3] == CREATED.replace(tzinfo=None)
+    assert stamped == direct  # the same bytes, even: XlsxWriter's zip layout is kept
+
+
+def test_each_stamped_form_carries_its_own_unit_and_token(tmp_path):
+    stamper = _stamper()
+    units = CFG.expected_units(REPORT)
+    tokens = {code: f"{n:016x}" for n, code in enumerate(units, start=1)}
+    for code in units:
+        content = stamper.form(CFG.unit_map[code], CFG.indicators_of(REPORT, code), tokens[code])
+        meta, rows = _read_back(tmp_path, f"{code}.xlsx", content)
+        assert (meta["unit_code"], meta["token"], meta["period"]) == (code, tokens[code], "2022-Q1")
+        assert [r["indicator"] for r in rows] == [i.code for i in CFG.indicators_of(REPORT, code)]
+    # the nine communes fill the same indicators: 14 units, 6 workbooks written
+    assert (
+        stamper.layouts
+        == len({tuple(i.code for i in CFG.indicators_of(REPORT, u)) for u in units})
+        == 6
+    )
+
+
+def test_stamping_twice_gives_the_same_bytes_and_needs_a_token():
+    unit = _unit("SON-DUNG", ODD_NAME)
+    assert _stamped(unit, "0123456789abcdef") == _stamped(unit, "0123456789abcdef")
+    assert _stamped(unit, "0123456789abcdef") != _stamped(unit, "0123456789abcdee")
+    for token in ("", "=1+1", " abc"):  # none is written as the cell's plain text
+        with pytest.raises(ValueError, match="token"):
+            _stamped(unit, token)
+
+
+def test_a_stamped_form_returned_filled_is_identified_and_taken_in(tmp_path):
+    """open_period stamps the forms; the one a unit named with & and < fills and sends back
+    is taken in for it, and what was written is what build_form writes for that unit."""
+    config = edited_config(
+        tmp_path / "config",
+        "units.yaml",
+        "name: UBND xã Sơn Dung",
+        "name: 'UBND xã Sơn Dung & <Mới>'",
+    )
+    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=config))
+    opened = parse_moment("2022-03-07T08:00")
+    open_period(rt, period=PERIOD, units=["SON-DUNG", "SON-BUA", "TCKH"], now=opened)
+    token = request_tokens(rt)["SON-DUNG"]
+    issued = rt.settings.forms_dir / "cchc-quarterly" / "2022-Q1" / "SON-DUNG_2022-Q1.xlsx"
+    unit = rt.cfg.unit_map["SON-DUNG"]
+    assert issued.read_bytes() == build_form(
+        body=rt.cfg.body,
+        report=rt.report,
+        unit=unit,
+        period=PERIOD,
+        indicators=rt.cfg.indicators_of(rt.report, "SON-DUNG"),
+        token=token,
+        deadline=end_of_day(dt.date(2022, 3, 16)),
+        created=opened,
+    )
+    wb = load_workbook(issued)
+    ws = wb[FORM_SHEET]
+    assert ws["A4"].value == "Đơn vị báo cáo: UBND xã Sơn Dung & <Mới> (mã SON-DUNG)"
+    for row, value in zip(range(8, 12), (12, 11, 1, 0), strict=True):
+        ws[f"E{row}"] = value
+    path = tmp_path / "ban gui lai.xlsx"
+    wb.save(path)
+    [r] = ingest_files(rt, [path], now=parse_moment("2022-03-10T09:00"))
+    assert (r.outcome, r.unit, r.period, r.version) == ("accepted", "SON-DUNG", "2022-Q1", 1)
+    with session_scope(rt.engine) as s:
+        row = crud.get_period(s, report_id=rt.report.id, code=PERIOD.code)
+        requests = crud.requests_for(s, period_id=row.id)
+    for req in requests.values():
+        content = Path(req.form_path).read_bytes()
+        assert req.form_sha256 == hashlib.sha256(content).hexdigest()
+        assert zipfile.ZipFile(io.BytesIO(content)).namelist()[0] == "[Content_Types].xml"
