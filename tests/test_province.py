@@ -414,7 +414,8 @@ def test_both_reports_load_with_shared_communes_and_their_own_owners_and_recipie
     ]
     assert tcd.recipients[-1].label.startswith("Lưu: VT") and not tcd.recipients[-1].contacts
     assert "Bộ Nội vụ" not in {r.label for r in tcd.recipients}
-    assert tcd.signer.authority == "KT. CHỦ TỊCH" and tcd.approval.approvers[0].key == "pho-chu-tich"
+    assert tcd.signer.authority == "KT. CHỦ TỊCH"
+    assert tcd.approval.approvers[0].key == "pho-chu-tich"
     assert cfg.contact_for(tcd).email == "tonghop.thanhtra@quangngai.gov.vn"
     month = period_dates(MONTH, tcd.schedule)
     assert (month.window_start, month.window_end) == (dt.date(2026, 9, 15), dt.date(2026, 10, 14))
