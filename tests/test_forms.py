@@ -983,7 +983,9 @@ def test_a_stamped_form_returned_filled_is_identified_and_taken_in(tmp_path):
         "name: UBND xã Sơn Dung",
         "name: 'UBND xã Sơn Dung & <Mới>'",
     )
-    rt = build_runtime(settings=get_settings(data_dir=tmp_path / "data", config_dir=config))
+    rt = build_runtime(
+        report_id=REPORT.id, settings=get_settings(data_dir=tmp_path / "data", config_dir=config)
+    )
     opened = parse_moment("2022-03-07T08:00")
     open_period(rt, period=PERIOD, units=["SON-DUNG", "SON-BUA", "TCKH"], now=opened)
     token = request_tokens(rt)["SON-DUNG"]
