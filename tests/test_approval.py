@@ -263,7 +263,8 @@ def test_without_a_ui_the_code_comes_by_mail_and_baocao_approve_uses_it(
         out = publish()
         assert out["status"] == "draft" and out["sent"] == 0 and _reports(mail) == []
         assert sorted(m.rcpt[0] for m in mail.received) == [CHANH_VP, CHU_TICH]
-        cli = ["approve", "2022-Q1", "--by", "chu-tich", "--number", "25", "--date", "2022-04-05"]
+        cli = ["approve", "2022-Q1", "-r", "cchc-quarterly", "--by", "chu-tich", "--number", "25"]
+        cli += ["--date", "2022-04-05"]
         cli += ["--config", str(config), "--code"]
         refused = CliRunner().invoke(app, [*cli, "12345678"])
         assert refused.exit_code == 2 and "mã không đúng" in refused.output
