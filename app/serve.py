@@ -33,60 +33,49 @@ def build_deployments(now: dt.datetime, config_dir: str | None = None, ingest_mi
 
     deployments, times, reminders = [], {}, []
     for report in rt.reports:
-        mine = rt.for_report(report.id)
-        when = deployment_times(now.date(), report.period_kind, mine.schedule)
-        times |= {f"{flow}/{report.id}": when[flow] for flow in ("open-period", "publish-report")}
+        when = deployment_times(now.date(), report.period_kind, rt.for_report(report.id).schedule)
         reminders += when["send-reminders"]
-        params = {**common, "report": report.id}
-        about = f"{report.name} ({report.id})"
-        deployments += [
-            open_period.to_deployment(
-                name=report.id,
-                description=f"Mở kỳ báo cáo / open a period: {about}",
-                schedules=dated(when["open-period"]),
-                parameters=params,
-                tags=["baocao", report.id],
-            ),
-            publish_report.to_deployment(
-                name=report.id,
-                description=f"Tổng hợp, duyệt, gửi báo cáo / publish: {about}",
-                schedules=dated(when["publish-report"]),
-                parameters=params,
-                tags=["baocao", report.id],
-            ),
-            reporting_cycle.to_deployment(
-                name=report.id,
-                description=f"Cả chu kỳ hoặc một bước / the whole cycle or one stage: {about}",
-                parameters=params,
-                tags=["baocao", report.id],
-            ),
-        ]
-    deployments += [
-        send_reminders.to_deployment(
-            name="office",
-            description="Nhắc hạn mọi báo cáo / reminders for every report, one per unit",
-            schedules=dated(sorted(set(reminders))),
-            parameters=common,
-            tags=["baocao"],
-        ),
-        ingest_submissions.to_deployment(
-            name="office",
-            description="Nhận tệp trả về của mọi báo cáo / take in returned forms",
-            parameters=common,
-            tags=["baocao"],
-            schedules=[
-                IntervalSchedule(interval=dt.timedelta(minutes=ingest_minutes), timezone=tz)
-            ],
-        ),
-    ]
-    deployments.append(
-        publish_calendar.to_deployment(
-            name="office",
-            description="Lịch báo cáo của năm (bảng và tệp .ics) / the year's reporting calendar",
-            parameters=common,
-            tags=["baocao"],
-            schedules=[CronSchedule(cron="0 7 * * 1", timezone=tz)],  # Mondays 07:00
-        )
-    )
+        for flow, what, runs in (
+            (open_period, "Mở kỳ báo cáo / open a period", when["open-period"]),
+            (publish_report, "Tổng hợp, duyệt, gửi báo cáo / publish", when["publish-report"]),
+            (reporting_cycle, "Cả chu kỳ hoặc một bước / the whole cycle or one stage", []),
+        ):
+            if runs:
+                times[f"{flow.name}/{report.id}"] = runs
+            deployments.append(
+                flow.to_deployment(
+                    name=report.id,
+                    description=f"{what}: {report.name} ({report.id})",
+                    schedules=dated(runs) if runs else None,
+                    parameters={**common, "report": report.id},
+                    tags=["baocao", report.id],
+                )
+            )
     times["send-reminders/office"] = sorted(set(reminders))
+    for flow, what, schedules in (
+        (
+            send_reminders,
+            "Nhắc hạn mọi báo cáo / reminders for every report, one per unit",
+            dated(times["send-reminders/office"]),
+        ),
+        (
+            ingest_submissions,
+            "Nhận tệp trả về của mọi báo cáo / take in returned forms",
+            [IntervalSchedule(interval=dt.timedelta(minutes=ingest_minutes), timezone=tz)],
+        ),
+        (
+            publish_calendar,
+            "Lịch báo cáo của năm (bảng và tệp .ics) / the year's reporting calendar",
+            [CronSchedule(cron="0 7 * * 1", timezone=tz)],  # Mondays 07:00
+        ),
+    ):
+        deployments.append(
+            flow.to_deployment(
+                name="office",
+                description=what,
+                parameters=common,
+                tags=["baocao"],
+                schedules=schedules,
+            )
+        )
     return deployments, times
