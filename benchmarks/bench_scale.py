@@ -336,7 +336,7 @@ def run_all(sizes: list[int], dbs: list[str], log=print) -> dict:
     from baocao.mailcatcher import free_port
     from benchmarks.sink import Sink
 
-    runs, bares = [], []
+    runs, bares, started = [], [], time.perf_counter()
     with Sink(free_port()) as sink:
         for n in sizes:
             roots = []
@@ -347,8 +347,10 @@ def run_all(sizes: list[int], dbs: list[str], log=print) -> dict:
                 case["mails_received"] = sink.count()
                 runs.append(case)
                 log(_line(case))
+            load = os.getloadavg()[0]
             bare = in_fresh_process(run_bare, str(roots[0]), runs[-len(dbs)]["waves"], sink.port)
             bare["n"], bare["mails_received"] = n, sink.count()
+            bare["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
             bares.append(bare)
             log(_line({**bare, "db": "bare"}))
             for root in roots:
@@ -364,6 +366,7 @@ def run_all(sizes: list[int], dbs: list[str], log=print) -> dict:
         },
         "sizes": sizes,
         "dbs": dbs,
+        "wall_seconds": round(time.perf_counter() - started, 1),
         "ours": runs,
         "bare": bares,
     }
@@ -388,7 +391,9 @@ def print_table(figures: dict) -> None:
     bare = {b["n"]: with_cycle(b["seconds"]) for b in figures["bare"]}
     table = Table(title=f"baocao against the bare script, {figures['date']}")
     for col in ("N", "units", "store", "stage", "ours s", "ms/unit", "bare s", "× bare"):
-        table.add_column(col, justify="left" if col in ("store", "stage") else "right")
+        table.add_column(
+            col, justify="left" if col in ("store", "stage") else "right", no_wrap=True
+        )
     for case in figures["ours"]:
         secs = with_cycle(case["seconds"])
         for stage, s in secs.items():
@@ -410,8 +415,8 @@ def print_table(figures: dict) -> None:
         rss.add_column(col)
     for case in [*figures["ours"], *[{**b, "db": "bare"} for b in figures["bare"]]]:
         counts = ", ".join(f"{k} {v}" for k, v in case["counts"].items())
-        load = case.get("load", ["", ""])
-        rss.add_row(f"{case['n']:,}", case["db"], f"{case['rss_mb']:.0f}", f"{load}", counts)
+        load = "–".join(f"{x:.1f}" for x in case["load"])
+        rss.add_row(f"{case['n']:,}", case["db"], f"{case['rss_mb']:.0f}", load, counts)
     Console().print(rss)
 
 
@@ -424,7 +429,9 @@ def draw(figures: dict, path: Path) -> None:
 
     stages = [*STAGES, "cycle"]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
-    series = [(db, [c for c in figures["ours"] if c["db"] == db]) for db in figures["dbs"]]
+    series = [
+        (f"baocao, {db}", [c for c in figures["ours"] if c["db"] == db]) for db in figures["dbs"]
+    ]
     series.append(("bare script", figures["bare"]))
     for ax, stage in zip(axes.flat, stages, strict=True):
         for label, cases in series:
@@ -458,7 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"bench-{dt.datetime.now().strftime('%Y-%m-%d-%H%M')}"
     stem.with_suffix(".json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
-    print(f"figures: {stem.with_suffix('.json')}")
+    print(f"{figures['wall_seconds']:.0f} s in all; figures: {stem.with_suffix('.json')}")
     if not args.no_png:
         draw(figures, stem.with_suffix(".png"))
         print(f"chart: {stem.with_suffix('.png')}")
