@@ -89,6 +89,7 @@ def grow_config(root: Path, n: int) -> Path:
 def spec_of(rt, deadline: dt.datetime) -> dict:
     """What the bare script is given: units, their indicators, the sum rules, as plain data."""
     report = rt.report
+    expected = set(rt.cfg.expected_units(report))
     return {
         "period": PERIOD,
         "deadline": deadline.astimezone(VN).replace(tzinfo=None).isoformat(),  # as WAVES
@@ -100,7 +101,7 @@ def spec_of(rt, deadline: dt.datetime) -> dict:
                 "indicators": [i.code for i in rt.cfg.indicators_of(report, u.code)],
             }
             for u in rt.cfg.units
-            if u.code in set(rt.cfg.expected_units(report))
+            if u.code in expected
         ],
         "indicators": {
             i.code: {"label": i.label, "unit": i.unit, "type": i.type, "required": i.required}
