@@ -340,22 +340,23 @@ def run_all(sizes: list[int], dbs: list[str], log=print) -> dict:
     runs, bares, started = [], [], time.perf_counter()
     with Sink(free_port()) as sink:
         for n in sizes:
-            roots = []
-            for db in dbs:
-                root = Path(tempfile.mkdtemp(prefix=f"baocao-bench-{n}-{db}-"))
-                roots.append(root)
-                case = run_case(n, db, root, sink.port)
-                case["mails_received"] = sink.count()
-                runs.append(case)
-                log(_line(case))
-            load = os.getloadavg()[0]
-            bare = in_fresh_process(run_bare, str(roots[0]), runs[-len(dbs)]["waves"], sink.port)
-            bare["n"], bare["mails_received"] = n, sink.count()
-            bare["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
-            bares.append(bare)
-            log(_line({**bare, "db": "bare"}))
-            for root in roots:
-                shutil.rmtree(root, ignore_errors=True)
+            roots = [Path(tempfile.mkdtemp(prefix=f"baocao-bench-{n}-{db}-")) for db in dbs]
+            try:
+                for db, root in zip(dbs, roots, strict=True):
+                    case = run_case(n, db, root, sink.port)
+                    case["mails_received"] = sink.count()
+                    runs.append(case)
+                    log(_line(case))
+                load = os.getloadavg()[0]
+                waves = runs[-len(dbs)]["waves"]
+                bare = in_fresh_process(run_bare, str(roots[0]), waves, sink.port)
+                bare["n"], bare["mails_received"] = n, sink.count()
+                bare["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+                bares.append(bare)
+                log(_line({**bare, "db": "bare"}))
+            finally:
+                for root in roots:
+                    shutil.rmtree(root, ignore_errors=True)
     for case in runs:
         del case["waves"]
     return {
