@@ -390,6 +390,8 @@ def print_table(figures: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    console.width = max(console.width, 100)  # a log file is not cut at 80 columns
     bare = {b["n"]: with_cycle(b["seconds"]) for b in figures["bare"]}
     table = Table(title=f"baocao against the bare script, {figures['date']}")
     for col in ("N", "units", "store", "stage", "ours s", "ms/unit", "bare s", "× bare"):
@@ -411,7 +413,7 @@ def print_table(figures: dict) -> None:
                 f"{s / b:.1f}" if b > 0 else "-",
                 end_section=stage == "cycle",
             )
-    Console().print(table)
+    console.print(table)
     rss = Table(title="peak RSS (MB), load average (1 min) before/after, what ingest made")
     for col in ("N", "store", "RSS", "load", "outcomes"):
         rss.add_column(col)
@@ -419,7 +421,7 @@ def print_table(figures: dict) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in case["counts"].items())
         load = "–".join(f"{x:.1f}" for x in case["load"])
         rss.add_row(f"{case['n']:,}", case["db"], f"{case['rss_mb']:.0f}", load, counts)
-    Console().print(rss)
+    console.print(rss)
 
 
 def draw(figures: dict, path: Path) -> None:
