@@ -38,8 +38,11 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -m "not slow"
 
+# The cycle at N = 10, 100, 1,000, 10,000 communes on SQLite and PostgreSQL against a bare
+# script (issue 10): a table, benchmarks/results/bench-*.json and .png; no assertions.
+# About 15 min on an idle 2-core machine; BENCH_ARGS="--sizes 10,100 --db sqlite" for a quick one.
 bench: $(VENV)/.installed
-	$(VENV)/bin/python benchmarks/bench_scale.py --units 2000 --xlsx 300
+	$(VENV)/bin/python benchmarks/bench_scale.py $(BENCH_ARGS)
 
 # The demo's wall time with a fresh PREFECT_HOME and warm (issue 10): a table, no assertions.
 bench-demo: $(VENV)/.installed

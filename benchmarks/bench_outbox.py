@@ -12,61 +12,17 @@ or the given database. Asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
-import json
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-SINK = r"""
-import asyncio, json, sys, threading
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
-state = {"messages": 0, "connections": 0}
-class Handler:
-    async def handle_DATA(self, server, session, envelope):
-        state["messages"] += 1
-        return "250 OK"
-class Counting(Controller):
-    def factory(self):
-        state["connections"] += 1
-        return SMTP(self.handler, **self.SMTP_kwargs)
-c = Counting(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
-c.start()
-state["connections"] = 0
-print("ready", flush=True)
-for line in sys.stdin:
-    if line.strip() == "count":
-        print(json.dumps(state), flush=True)
-        state.update(messages=0, connections=0)
-"""
-
-
-class Sink:
-    def __init__(self, port: int):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SINK, str(port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def count(self) -> dict:
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from email.message import EmailMessage
 
     from baocao import crud
@@ -83,6 +39,7 @@ def main() -> None:
         parse_mail_url,
     )
     from baocao.settings import get_settings
+    from benchmarks.sink import Sink
     from tasks.notify import deliver_outbox, messages_for
 
     ap = argparse.ArgumentParser()
