@@ -263,7 +263,7 @@ def run_ours(n: int, root: str, database_url: str | None, port: int) -> dict:
     rt.engine.dispose()
     outcomes = Counter(str(r.outcome) for r in results)
     return {
-        "units": len(rt.cfg.units),
+        "units": len(rt.cfg.expected_units(rt.report)),
         "seconds": times,
         "rss_mb": round(_rss_mb(), 1),
         "counts": {
