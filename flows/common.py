@@ -100,8 +100,11 @@ def pick_period(rt: Runtime, period: str, now: dt.datetime) -> Period:
     if period:
         p = Period.parse(period)
         if p.kind != rt.report.period_kind:
+            example = collecting_period(now.date(), rt.report.period_kind, rt.schedule)
             raise ValueError(
-                f"period {p.code} is not a '{rt.report.period_kind}' period of {rt.report.id}"
+                f"{p.label} ({p.code}) không phải kỳ của báo cáo {rt.report.id}, báo cáo này "
+                f"theo kỳ như {example.label} ({example.code}) / period {p.code} is not a "
+                f"'{rt.report.period_kind}' period of {rt.report.id}"
             )
         return p
     return collecting_period(now.date(), rt.report.period_kind, rt.schedule)
