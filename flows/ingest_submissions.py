@@ -115,7 +115,9 @@ def from_folder(rt: Runtime, now: dt.datetime) -> list[dict]:
 def report(rt: Runtime, results: list[dict], now: dt.datetime, sent: dict) -> None:
     """The periods' status tables, the run's intake table and one line in the log."""
     stored = {"accepted", "rejected", "duplicate"}  # periods that exist and changed
-    changed = {(r["report"], r["period"]) for r in results if r["outcome"] in stored}
+    changed = {
+        (r["report"], r["period"]) for r in results if r["outcome"] in stored and r["report"]
+    }
     for report_id, code in sorted(changed):
         publish_status_artifact(rt.for_report(report_id), Period.parse(code))
     if results:

@@ -40,7 +40,7 @@ from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import Outcome, SubmissionStatus
 from baocao.notices import Notice, queue_notices
-from baocao.periods import Period
+from baocao.periods import Period, PeriodError
 from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
 from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by
@@ -194,6 +194,7 @@ def ingest_arrivals(
                     receipt.period_code or "",
                     message=_join([receipt.message, "(đã tiếp nhận ở lần chạy trước)"]),
                     arrival=it.arrival.key,
+                    report=report_of(rt, receipt.unit_code, receipt.period_code),
                 )
             )
             continue
@@ -240,6 +241,17 @@ def ingest_arrivals(
     results = _store(rt, [it for it in items if not it.done], directory, now)
     checkpoint("ingest.stored")
     return done_before + results
+
+
+def report_of(rt: Runtime, unit: str | None, period_code: str | None) -> str:
+    """The report a receipt finished by an earlier run was for (a receipt keeps its unit and
+    period, not its report): the one report of the unit with that period's kind, else ""."""
+    try:
+        kind = Period.parse(period_code or "").kind
+    except PeriodError:
+        return ""
+    fits = [r.id for r in rt.reports if r.period_kind == kind and unit in rt.cfg.expected_units(r)]
+    return fits[0] if len(fits) == 1 else ""
 
 
 def _quarantine_message(tries: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -457,8 +458,12 @@ def test_a_rerun_of_the_same_arrival_finishes_it_without_a_second_version(tmp_pa
     [first] = ingest_arrivals(rt, [arrival], now=LATER)
     [again] = ingest_arrivals(rt, [arrival], now=LATER)
     assert first.outcome == "accepted" and again.outcome == "accepted"
+    assert first.report == again.report == "cchc-quarterly"  # the office-wide run's artifacts
     assert len(submissions(rt, "NV")) == 1
     assert len(receipts(rt, nv.name)) == 1
+    everyone = rt.for_report("cchc-quarterly")  # a run about every report finds it the same way
+    [third] = ingest_arrivals(dataclasses.replace(everyone, report_id=None), [arrival], now=LATER)
+    assert third.report == "cchc-quarterly"
 
 
 RUN_ONCE = """
