@@ -28,6 +28,7 @@ from reliability.harness import (
     FIGURES,
     PERIOD,
     PUBLISH_ARGS,
+    REPORT_ID,
     ROOT,
     UNITS,
     Suite,
@@ -366,13 +367,18 @@ def run(suite: Suite) -> list[Tally]:
 
 
 def _no_approval(ws: Workspace) -> Path:
-    """A copy of the bundled config with approval off."""
+    """A copy of the bundled config with approval off, its report mailed as a courtesy copy."""
     folder = ws.dir / "config-no-approval"
     shutil.copytree(ROOT / "config", folder, dirs_exist_ok=True)
     schedule = folder / "schedule.yaml"
     text = schedule.read_text(encoding="utf-8")
     schedule.write_text(
         text.replace("approval_required: true", "approval_required: false"), encoding="utf-8"
+    )
+    report = folder / "reports" / f"{REPORT_ID}.yaml"  # unnumbered: a courtesy copy
+    text = report.read_text(encoding="utf-8")
+    report.write_text(
+        text.replace("\napproval:\n", "\napproval:\n  courtesy_copy: true\n", 1), encoding="utf-8"
     )
     return folder
 
