@@ -627,9 +627,14 @@ def check_rejections(ws: Workspace) -> None:
 
 
 def unit_addresses() -> dict[str, list[str]]:
-    """The e-mail addresses of each unit's contacts in the bundled config."""
+    """The e-mail addresses of the contacts of each unit of the report the suite runs (the
+    bundled config's units.yaml also lists units of its other report)."""
     units = yaml.safe_load((ROOT / "config" / "units.yaml").read_text(encoding="utf-8"))["units"]
-    return {u["code"]: [c["email"] for c in u.get("contacts", []) if "email" in c] for u in units}
+    return {
+        u["code"]: [c["email"] for c in u.get("contacts", []) if "email" in c]
+        for u in units
+        if u["code"] in UNITS
+    }
 
 
 def guarded(name: str, fn, *args, **kwargs) -> Tally:
