@@ -136,7 +136,7 @@ def identify(
                     "gửi kèm thư yêu cầu (biểu mẫu có mã riêng của đơn vị) rồi gửi lại.",
                 )
             ]
-        tagged = {(_report_of(u, p, rows, d), u, p): rows for (u, p), rows in tagged.items()}
+        tagged = {(report_of(u, p, rows, d), u, p): rows for (u, p), rows in tagged.items()}
         credential = {}
         for key, rows in tagged.items():
             row_tokens = {str(r.get("token") or "").strip() for r in rows} - {""}
@@ -159,10 +159,11 @@ def identify(
     return groups, problems
 
 
-def _report_of(unit: str, period: str, rows: list[dict], d: Directory) -> str:
+def report_of(unit: str, period: str, rows: list[dict], d: Directory) -> str:
     """The report a file's rows are for, when its form code does not say: the one report of
     the unit whose period kind matches and whose indicators the rows fill; "" when none or
-    several fit (`_check_group` then says which)."""
+    several fit (`_check_group` then says which). Also names the report of a file's name
+    (`named_by`) and of a receipt an earlier run finished (it keeps unit and period only)."""
     try:
         kind = Period.parse(period).kind
     except PeriodError:
@@ -270,5 +271,5 @@ def named_by(file_name: str, d: Directory) -> tuple[str | None, str | None, str 
         code = Period.parse(m["period"].upper()).code
     except PeriodError:
         return None, None, None
-    report = _report_of(unit, code, [], d)
+    report = report_of(unit, code, [], d)
     return (report, unit, code) if (report, code) in d.periods else (None, None, None)

@@ -40,10 +40,10 @@ from baocao.db import session_scope
 from baocao.faults import checkpoint
 from baocao.models import Outcome, SubmissionStatus
 from baocao.notices import Notice, queue_notices
-from baocao.periods import Period, PeriodError
+from baocao.periods import Period
 from baocao.reader import ReadLimits, read_isolated
 from baocao.runtime import Runtime
-from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by
+from tasks.identify import Directory, Group, Problem, build_directory, identify, named_by, report_of
 from tasks.messages import receipt_notice, rejection_notice, unreadable_notice
 from tasks.validate import validate
 
@@ -179,6 +179,7 @@ def ingest_arrivals(
             ],
         )
         quarantined = crud.quarantined_sha256(s, sha256s={it.sha for it in items})
+    directory = build_directory(rt)
     done_before: list[IntakeResult] = []
     to_read: list[_Item] = []
     for it in items:
@@ -194,7 +195,9 @@ def ingest_arrivals(
                     receipt.period_code or "",
                     message=_join([receipt.message, "(đã tiếp nhận ở lần chạy trước)"]),
                     arrival=it.arrival.key,
-                    report=report_of(rt, receipt.unit_code, receipt.period_code),
+                    report=report_of(
+                        receipt.unit_code or "", receipt.period_code or "", [], directory
+                    ),
                 )
             )
             continue
@@ -218,7 +221,6 @@ def ingest_arrivals(
         [it.stored for it in to_read], ReadLimits.from_settings(rt.settings), workers=2
     )
     checkpoint("ingest.read")
-    directory = build_directory(rt)
     for it, out in zip(to_read, outcomes, strict=True):
         if out.crashed:
             if receipts[it.arrival.key].attempts >= max_tries:
@@ -241,17 +243,6 @@ def ingest_arrivals(
     results = _store(rt, [it for it in items if not it.done], directory, now)
     checkpoint("ingest.stored")
     return done_before + results
-
-
-def report_of(rt: Runtime, unit: str | None, period_code: str | None) -> str:
-    """The report a receipt finished by an earlier run was for (a receipt keeps its unit and
-    period, not its report): the one report of the unit with that period's kind, else ""."""
-    try:
-        kind = Period.parse(period_code or "").kind
-    except PeriodError:
-        return ""
-    fits = [r.id for r in rt.reports if r.period_kind == kind and unit in rt.cfg.expected_units(r)]
-    return fits[0] if len(fits) == 1 else ""
 
 
 def _quarantine_message(tries: int) -> str:
