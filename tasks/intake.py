@@ -314,17 +314,28 @@ def _validated(rt: Runtime, obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
 
 @dataclass
 class _Checked:
-    """Validation of the batch: typed values and findings by submission key (`_sub_key`)."""
+    """Validation of the batch: typed values and findings as plain records, by submission
+    key (`_sub_key`); bucketed once, since a national batch has ten thousand submissions."""
 
-    values: dict[str, pd.DataFrame]
-    findings: dict[str, pd.DataFrame]
+    values: dict[str, list[dict]]
+    findings: dict[str, list[dict]]
+
+    @classmethod
+    def of(cls, values: pd.DataFrame, findings: pd.DataFrame) -> _Checked:
+        return cls(_by_sub(values), _by_sub(findings))
 
     def counts(self, key: str) -> tuple[int, int]:
-        found = self.findings.get(key)
-        if found is None:
-            return 0, 0
-        errors = int((found["severity"] == "error").sum())
+        found = self.findings.get(key, [])
+        errors = sum(1 for f in found if f["severity"] == "error")
         return errors, len(found) - errors
+
+
+def _by_sub(frame: pd.DataFrame) -> dict[str, list[dict]]:
+    """The frame's rows as records, grouped by their `sub` column, in order."""
+    out: dict[str, list[dict]] = {}
+    for record in frame.to_dict("records"):
+        out.setdefault(record["sub"], []).append(record)
+    return out
 
 
 @dataclass
@@ -341,8 +352,7 @@ def _store(rt: Runtime, items: list[_Item], d: Directory, now: dt.datetime) -> l
     obs = _observations(items)
     checked = _Checked({}, {})
     if len(obs):
-        values, findings = _validated(rt, obs)
-        checked = _Checked(dict(tuple(values.groupby("sub"))), dict(tuple(findings.groupby("sub"))))
+        checked = _Checked.of(*_validated(rt, obs))
     for attempt in range(STORE_TRIES):
         try:
             with session_scope(rt.engine) as s:
@@ -369,8 +379,8 @@ def _store_in(rt, s, items, d, checked: _Checked, now) -> list[IntakeResult]:
     for sub_id, v in zip(ids, new, strict=True):
         it = items[v.item]
         value_rows += _value_rows(checked.values.get(v.key), sub_id)
-        found = checked.findings.get(v.key)
-        rows = [] if found is None else _finding_rows(found, v.group.unit)
+        found = checked.findings.get(v.key, [])
+        rows = _finding_rows(found, v.group.unit)
         rows += [_note_row(note, v.group.unit) for note in v.group.notes]
         finding_rows += [{**f, "receipt_id": it.receipt_id, "submission_id": sub_id} for f in rows]
         notices.append(_version_notice(rt, it, v, found, checked.values.get(v.key), d))
@@ -417,11 +427,11 @@ def _version_notice(rt, it: _Item, v: _NewVersion, found, values, d: Directory) 
         received=v.row["received_at"],
         deadline=d.periods[(v.group.report, v.group.period)].unit_deadline,
     )
-    findings = [] if found is None else found.to_dict("records")
     rt = rt.for_report(v.group.report)
     if v.row["status"] == SubmissionStatus.REJECTED:
-        return rejection_notice(rt, **common, findings=findings)
-    return receipt_notice(rt, **common, late=v.row["late"], values=values, findings=findings)
+        return rejection_notice(rt, **common, findings=found)
+    figures = {r["indicator"]: (r["value_num"], r["value_text"]) for r in values or []}
+    return receipt_notice(rt, **common, late=v.row["late"], values=figures, findings=found)
 
 
 def _plan_versions(
@@ -554,44 +564,24 @@ def _note_row(note: str, unit: str) -> dict:
     }
 
 
-def _value_rows(vals: pd.DataFrame | None, sub_id: int) -> list[dict]:
-    if vals is None:
-        return []
+def _value_rows(vals: list[dict] | None, sub_id: int) -> list[dict]:
     return [
         {
             "submission_id": sub_id,
-            "indicator": ind,
-            "value_num": None if pd.isna(num) else float(num),
-            "value_text": text,
-            "cell": cell,
+            "indicator": v["indicator"],
+            "value_num": None if pd.isna(v["value_num"]) else float(v["value_num"]),
+            "value_text": v["value_text"],
+            "cell": v["cell"],
         }
-        for ind, num, text, cell in zip(
-            vals["indicator"], vals["value_num"], vals["value_text"], vals["cell"], strict=True
-        )
+        for v in vals or []
     ]
 
 
-def _finding_rows(found: pd.DataFrame, unit: str) -> list[dict]:
-    return [
-        {
-            "unit_code": unit,
-            "indicator": ind,
-            "cell": cell,
-            "rule": rule,
-            "severity": sev,
-            "message_vi": vi,
-            "message_en": en,
-        }
-        for ind, cell, rule, sev, vi, en in zip(
-            found["indicator"],
-            found["cell"],
-            found["rule"],
-            found["severity"],
-            found["message_vi"],
-            found["message_en"],
-            strict=True,
-        )
-    ]
+_FINDING_FIELDS = ("indicator", "cell", "rule", "severity", "message_vi", "message_en")
+
+
+def _finding_rows(found: list[dict], unit: str) -> list[dict]:
+    return [{"unit_code": unit, **{k: f[k] for k in _FINDING_FIELDS}} for f in found]
 
 
 def ingest_files(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,18 +206,15 @@ def unreadable_notice(
     )
 
 
-def recorded_figures(indicators: Iterable[Indicator], values: pd.DataFrame | None) -> list[dict]:
-    """The figures of a version as recorded, in the form's order: label, value written the
-    Vietnamese way, unit of measure. A blank optional value says so."""
-    by_code: dict[str, tuple[float, str | None]] = {}
-    if values is not None:
-        for code, num, text in zip(
-            values["indicator"], values["value_num"], values["value_text"], strict=True
-        ):
-            by_code[str(code)] = (num, text)
+def recorded_figures(
+    indicators: Iterable[Indicator], values: Mapping[str, tuple[float | None, str | None]]
+) -> list[dict]:
+    """The figures of a version as recorded (`values`: indicator code -> (number, text)), in
+    the form's order: label, value written the Vietnamese way, unit of measure. A blank
+    optional value says so."""
     out = []
     for ind in indicators:
-        num, text = by_code.get(ind.code, (float("nan"), None))
+        num, text = values.get(ind.code, (None, None))
         unit = "" if ind.unit == "%" else ind.unit
         if ind.type == "text":
             value = (text or "").strip()
@@ -243,7 +240,7 @@ def receipt_notice(
     received: dt.datetime,
     late: bool,
     deadline: dt.datetime,
-    values: pd.DataFrame | None,
+    values: Mapping[str, tuple[float | None, str | None]],
     findings: Sequence[dict] = (),
 ) -> Notice:
     """A valid version was recorded: when it came, its number, and the figures as recorded

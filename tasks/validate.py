@@ -171,6 +171,21 @@ def _raw(raw: object) -> str:
     return f"“{str(raw).strip()[:200]}”"
 
 
+def _bounds(ind: Indicator) -> tuple[float | None, float | None]:
+    """The least and greatest value an indicator accepts (a sane ceiling when none is set)."""
+    return ind.min, ind.max if ind.max is not None else SANE_MAX.get(ind.type)
+
+
+def _out_of_range(obs: pd.DataFrame, inds: dict[str, Indicator]) -> pd.Series:
+    """Which typed numbers fall outside their indicator's bounds (dates are not ranged)."""
+    bounds = {code: _bounds(ind) for code, ind in inds.items()}
+    low = obs["indicator"].map({c: b[0] for c, b in bounds.items()}).astype("float64")
+    high = obs["indicator"].map({c: b[1] for c, b in bounds.items()}).astype("float64")
+    value = obs["value_num"]
+    ranged = value.notna() & obs["type"].ne("date")
+    return ranged & ((low.notna() & (value < low)) | (high.notna() & (value > high)))
+
+
 def convert_values(
     obs: pd.DataFrame, report: ReportDef, cfg: Config
 ) -> tuple[pd.DataFrame, list[dict]]:
@@ -296,9 +311,9 @@ def convert_values(
                 expected=expected,
             )
         )
-    for _, row in obs[obs["value_num"].notna() & obs["type"].ne("date")].iterrows():
+    for _, row in obs[_out_of_range(obs, inds)].iterrows():
         ind, value = inds[row["indicator"]], row["value_num"]
-        low, high = ind.min, ind.max if ind.max is not None else SANE_MAX.get(ind.type)
+        low, high = _bounds(ind)
         if (low is not None and value < low) or (high is not None and value > high):
             if low is not None and value < low:
                 expected = f"giá trị không được nhỏ hơn {shown(ind, low)}"
