@@ -1,6 +1,11 @@
-"""The one Jinja2 environment: sandboxed (a template from a config folder can read the
-figures it is given and nothing else), StrictUndefined (a missing figure fails loudly),
-autoescape for HTML templates, Vietnamese number and date filters."""
+"""The one Jinja2 environment: StrictUndefined (a missing figure fails loudly), autoescape
+for HTML templates, Vietnamese number and date filters, and sandboxed wherever the text is
+not ours: a template from a config folder, and every text from config (a paragraph, a
+title) can read the figures it is given and nothing else.
+
+The bundled `templates/` ship with the code, like the Python that renders them, so they run
+unsandboxed: the sandbox checks every attribute and call, about 40 % of a message's
+rendering, which at ten thousand messages a batch is seconds (issue 10)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,13 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
@@ -75,13 +86,16 @@ class BaocaoEnvironment(ImmutableSandboxedEnvironment):
         return super().handle_exception(source)
 
 
-@lru_cache(maxsize=8)
-def make_env(templates_dir: Path, fallback: Path | None = None) -> BaocaoEnvironment:
-    """Templates from `templates_dir`; one it lacks is taken from `fallback` (the bundled
-    templates/, when a config folder overrides only some of them)."""
-    folders = [templates_dir] + ([fallback] if fallback and fallback != templates_dir else [])
-    env = BaocaoEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class TrustedEnvironment(Environment):
+    """The environment of the bundled templates (our own code): no sandbox. Texts from config
+    still go through its sandboxed twin (`render_string`)."""
+
+
+def _options() -> dict:
+    return dict(
         undefined=StrictUndefined,
         # Templates are named report.html.j2: select_autoescape matches the name's ending,
         # so "html" alone would leave them unescaped.
@@ -92,6 +106,9 @@ def make_env(templates_dir: Path, fallback: Path | None = None) -> BaocaoEnviron
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def _with_filters(env: Environment) -> Environment:
     env.filters.update(
         sources=figure_links,
         so=vnformat.number,
@@ -102,6 +119,33 @@ def make_env(templates_dir: Path, fallback: Path | None = None) -> BaocaoEnviron
     return env
 
 
-def render_string(env: BaocaoEnvironment, text: str, **context) -> str:
-    """Render a text from config/ (a paragraph, a title) in the same environment."""
-    return env.from_string(text).render(**context)
+def is_bundled(folder: Path) -> bool:
+    """Whether `folder` is the templates/ shipped with baocao (symlinks and `..` resolved)."""
+    return Path(folder).resolve() == BUNDLED_TEMPLATES
+
+
+@lru_cache(maxsize=8)
+def make_env(
+    templates_dir: Path, fallback: Path | None = None
+) -> BaocaoEnvironment | TrustedEnvironment:
+    """Templates from `templates_dir`; one it lacks is taken from `fallback` (the bundled
+    templates/, when a config folder overrides only some of them). Sandboxed unless every
+    folder is the bundled one."""
+    folders = [templates_dir] + ([fallback] if fallback and fallback != templates_dir else [])
+    loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders])
+    kind = TrustedEnvironment if all(is_bundled(f) for f in folders) else BaocaoEnvironment
+    return _with_filters(kind(loader=loader, **_options()))
+
+
+@lru_cache(maxsize=8)
+def _sandbox_of(env: Environment) -> BaocaoEnvironment:
+    """`env` itself when sandboxed, else a sandboxed twin with the same loader and filters."""
+    if isinstance(env, BaocaoEnvironment):
+        return env
+    return _with_filters(BaocaoEnvironment(loader=env.loader, **_options()))
+
+
+def render_string(env: Environment, text: str, **context) -> str:
+    """Render a text from config/ (a paragraph, a title) with the same filters, always in the
+    sandbox: a config folder may come from elsewhere even when the templates are ours."""
+    return _sandbox_of(env).from_string(text).render(**context)

@@ -114,6 +114,37 @@ def test_unsafe_template_expressions_are_refused(tmp_path, payload):
         render_string(env, payload)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    ],
+)
+def test_config_texts_stay_sandboxed_with_the_bundled_templates(payload):
+    """The bundled templates run unsandboxed (they are our code); a text from a config folder
+    (a paragraph, a title) never does, whichever templates render around it."""
+    from baocao.templating import BUNDLED_TEMPLATES, TrustedEnvironment
+
+    env = make_env(BUNDLED_TEMPLATES)
+    assert isinstance(env, TrustedEnvironment)
+    with pytest.raises(TemplateSecurityError, match="cấu hình"):
+        render_string(env, "Báo cáo " + payload)
+    assert render_string(env, "{{ n | so }} {{ p | pct }}", n=112108, p=43.5) == "112.108 43,5%"
+
+
+def test_only_the_bundled_folder_is_trusted(tmp_path):
+    """A copy of the bundled templates, or the bundled ones behind a district's override,
+    run in the sandbox."""
+    from baocao.templating import BUNDLED_TEMPLATES, BaocaoEnvironment
+
+    copy = shutil.copytree(BUNDLED_TEMPLATES, tmp_path / "templates")
+    assert isinstance(make_env(copy), BaocaoEnvironment)
+    assert isinstance(make_env(copy, BUNDLED_TEMPLATES), BaocaoEnvironment)
+    (tmp_path / "link").symlink_to(BUNDLED_TEMPLATES)
+    assert not isinstance(make_env(tmp_path / "link"), BaocaoEnvironment)
+
+
 def test_the_sandbox_keeps_filters_strict_undefined_and_html_escaping(tmp_path):
     from jinja2 import UndefinedError
 
