@@ -121,14 +121,7 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         """A code (`2026-10`, `2026-Q4`, `2026-H1`, `2026-9M`, `2026`) or a clerk's spelling."""
-        plain = _plain(text)
-        for pattern, parts in _FORMS:
-            if m := pattern.fullmatch(plain):
-                year, kind, n = parts(m)
-                if not 1 <= int(n) <= PER_YEAR[kind]:
-                    raise PeriodError.of(text, _TOO_MANY[kind])
-                return cls(int(year), kind, int(n))
-        raise PeriodError.of(text, _ACCEPTED)
+        return _parse(text)
 
     @property
     def code(self) -> str:
@@ -278,3 +271,15 @@ def parse_day(text: str | None) -> dt.date | None:
         except ValueError:
             continue
     raise ValueError(f"'{text}' is not a date: write 2022-04-05 or 05/04/2022")
+
+
+@lru_cache(maxsize=4096)  # a batch parses the same few codes ten thousand times
+def _parse(text: str) -> Period:
+    plain = _plain(text)
+    for pattern, parts in _FORMS:
+        if m := pattern.fullmatch(plain):
+            year, kind, n = parts(m)
+            if not 1 <= int(n) <= PER_YEAR[kind]:
+                raise PeriodError.of(text, _TOO_MANY[kind])
+            return Period(int(year), kind, int(n))
+    raise PeriodError.of(text, _ACCEPTED)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from baocao.config import Config, ConfigError, ReportDef, Schedule, load_config
 from baocao.db import check_store, in_memory, open_store
 from baocao.settings import Settings, get_settings
-from baocao.templating import make_env
+from baocao.templating import make_env, templates_fingerprint
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,15 @@ def build_runtime(
         cfg=cfg,
         report_id=cfg.report(report_id).id if report_id else None,
         engine=cached_store(settings),
-        env=_cached(_ENVS, (settings.templates_dir, fallback), make_env),
+        env=_cached(
+            _ENVS,
+            (
+                settings.templates_dir,
+                fallback,
+                templates_fingerprint(settings.templates_dir, fallback),
+            ),
+            make_env,
+        ),
     )
 
 

@@ -9,6 +9,7 @@ rendering, which at ten thousand messages a batch is seconds (issue 10)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from functools import lru_cache
@@ -126,15 +127,29 @@ def is_bundled(folder: Path) -> bool:
 
 @lru_cache(maxsize=8)
 def make_env(
-    templates_dir: Path, fallback: Path | None = None
+    templates_dir: Path, fallback: Path | None = None, version: str = ""
 ) -> BaocaoEnvironment | TrustedEnvironment:
     """Templates from `templates_dir`; one it lacks is taken from `fallback` (the bundled
     templates/, when a config folder overrides only some of them). Sandboxed unless every
-    folder is the bundled one."""
+    folder is the bundled one.
+
+    With a `version` (`templates_fingerprint` of the folders) the caller asks for a new
+    environment when a file changes, so templates are not checked on disk at every use
+    (Jinja's auto_reload: a stat per template per message)."""
     folders = [templates_dir] + ([fallback] if fallback and fallback != templates_dir else [])
     loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders])
     kind = TrustedEnvironment if all(is_bundled(f) for f in folders) else BaocaoEnvironment
-    return _with_filters(kind(loader=loader, **_options()))
+    return _with_filters(kind(loader=loader, auto_reload=not version, **_options()))
+
+
+def templates_fingerprint(*folders: Path | None) -> str:
+    """A hash of every file's name and content under the folders: another when one changes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for folder in filter(None, folders):
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

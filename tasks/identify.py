@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from baocao import crud
@@ -66,7 +67,7 @@ class Directory:
     reports: dict[str, ReportDef]
     owned: dict[tuple[str, str], frozenset[str]]  # (report, unit) -> its indicator codes
 
-    @property
+    @cached_property  # asked for every group of a batch
     def all_units(self) -> frozenset[str]:
         return frozenset().union(*self.expected.values())
 

@@ -333,10 +333,11 @@ def convert_values(
                 )
             )
 
-    present = obs[~obs["blank"] | formula].groupby("sub")["indicator"].apply(set).to_dict()
+    filled = obs[~obs["blank"] | formula]
+    present = set(zip(filled["sub"], filled["indicator"], strict=True))
     for sub, unit in obs[["sub", "unit"]].drop_duplicates().itertuples(index=False):
         for ind in cfg.indicators_of(report, unit):
-            if ind.required and ind.code not in present.get(sub, set()):
+            if ind.required and (sub, ind.code) not in present:
                 cell = obs.loc[(obs["sub"] == sub) & (obs["indicator"] == ind.code), "cell"]
                 at = cell.iloc[0] if len(cell) else ""
                 value = "chưa điền" if at else "không có dòng của chỉ tiêu này trong tệp"

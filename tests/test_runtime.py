@@ -43,6 +43,32 @@ def test_an_edited_config_file_is_read_again(tmp_path):
         build_runtime(settings=_settings(tmp_path / "data", config))
 
 
+def test_an_edited_template_is_used_by_the_next_runtime(tmp_path):
+    """Templates are not checked on disk at every message; a runtime built after an edit (the
+    next run) has them as edited."""
+    import shutil
+
+    from baocao.settings import PROJECT_ROOT
+
+    config = edited_config(tmp_path / "config", "body.yaml", "Sơn Tây", "Sơn Tây")
+    shutil.copytree(PROJECT_ROOT / "templates" / "messages", config / "templates" / "messages")
+    first = build_runtime(settings=_settings(tmp_path / "data", config))
+    name = "messages/request.j2"
+
+    def subject(env) -> str:
+        template = env.get_template(name)
+        ctx = {"report": {"name": "CCHC"}, "period": {"label": "Quý I"}, "overdue": True}
+        return "".join(template.blocks["subject"](template.new_context(ctx)))
+
+    assert subject(first.env).startswith("Đề nghị báo cáo CCHC Quý I")
+    request = config / "templates" / name
+    request.write_text(request.read_text("utf-8").replace("Đề nghị", "Kính đề nghị"), "utf-8")
+    assert subject(first.env).startswith("Đề nghị")  # this run keeps what it loaded
+    again = build_runtime(settings=_settings(tmp_path / "data", config))
+    assert again.env is not first.env and not again.env.auto_reload
+    assert subject(again.env).startswith("Kính đề nghị báo cáo CCHC Quý I")
+
+
 def test_a_disposed_engine_is_reused_and_a_lost_store_still_refused(tmp_path):
     config = edited_config(tmp_path / "config", "body.yaml", "Sơn Tây", "Sơn Tây")
     data = tmp_path / "data"
