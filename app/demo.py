@@ -9,7 +9,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -24,6 +24,7 @@ from baocao.imapserver import ImapServerError, LoopbackImap, dovecot_binary
 from baocao.mailcatcher import MailCatcher
 from baocao.models import OutboxMessage
 from baocao.periods import parse_moment
+from baocao.prefect_server import warm_local_server
 from baocao.returns import as_returned, example_unit
 from baocao.settings import PROJECT_ROOT, get_settings, use_settings
 
@@ -238,8 +239,15 @@ def arrive(imap, inbox: Path, manifest: dict, wave: dict, config_dir, say) -> No
             os.utime(sent, (moment, moment))  # arrived then: settled, not being written
 
 
-def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
-    """Run the example cycle into `out`; return where things are."""
+def run_demo(
+    out: Path,
+    config_dir: Path | None = None,
+    say=print,
+    server_ready: Callable[[], None] | None = None,
+) -> dict:
+    """Run the example cycle into `out`; return where things are. `server_ready` waits for
+    a local Prefect server the caller began to start (`warm_local_server`)."""
+    server_ready = server_ready or warm_local_server()  # boots while the example is laid out
     out = out.resolve()
     data = out / "data"
     if data.exists():  # each demo starts from an empty store, but never wipes a real one
@@ -269,6 +277,7 @@ def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
         from flows.send_reminders import send_reminders
 
         cfg = str(config_dir) if config_dir else ""
+        server_ready()
         published: dict[str, dict] = {}
         by_mail: list[str] = []  # what the ingest runs took from the mailbox
         reminded: set[str] = set()  # reminder keys already told

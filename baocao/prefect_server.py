@@ -17,12 +17,15 @@ that answers anonymous requests is refused: whoever reaches it could start runs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,3 +282,29 @@ def quiet_local_runs() -> bool:
     )
     prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
     return True
+
+
+def warm_local_server() -> Callable[[], None]:
+    """When runs will go to Prefect's temporary local server (no PREFECT_API_URL), start it
+    now, in the background, so its boot (seconds: a process importing the whole server)
+    overlaps the caller's own set-up. Returns what to call before the first flow run: it
+    waits for the start (a start that failed is tried again, and reported, by that run).
+    Anywhere else, nothing is started and the waiting is nothing."""
+    import prefect.context
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    quiet_local_runs()  # its longer start-up timeout applies to this start too
+    if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not (
+        PREFECT_SERVER_EPHEMERAL_ENABLED.value()
+    ):
+        return lambda: None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        with contextlib.suppress(Exception):  # the first run starts it again, and says why
+            SubprocessASGIServer().start()
+
+    thread = threading.Thread(target=start, name="prefect-local-server", daemon=True)
+    thread.start()
+    return thread.join

@@ -115,6 +115,26 @@ def test_no_heartbeat_on_the_local_server_and_as_configured_on_a_real_one(
     assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 60
 
 
+def test_the_local_server_is_started_ahead_only_when_runs_will_use_it(
+    monkeypatch, global_prefect_settings
+):
+    """The demo starts Prefect's temporary server in the background while it lays out the
+    example; with a real server configured nothing is started."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from baocao.prefect_server import warm_local_server
+
+    started: list[str] = []
+    monkeypatch.setattr(SubprocessASGIServer, "start", lambda self: started.append("local"))
+    prefect.context.refresh_global_settings_context()  # PREFECT_API_URL set
+    warm_local_server()()
+    assert started == []
+    monkeypatch.delenv("PREFECT_API_URL")
+    prefect.context.refresh_global_settings_context()
+    warm_local_server()()  # returns at once; its result waits for the start
+    assert started == ["local"]
+
+
 def test_a_worker_process_keeps_the_heartbeat(monkeypatch, global_prefect_settings):
     """A run a worker starts has PREFECT_API_URL in its environment when it imports flows."""
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
