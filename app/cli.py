@@ -184,18 +184,16 @@ def demo(
     end, mail on loopback."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from app.demo import run_demo
     from baocao.errors import require_prefect_api
-    from baocao.prefect_server import warm_local_server
 
     _run(require_prefect_api)
-    server_ready = warm_local_server()  # Prefect's temporary server boots meanwhile
-    from app.demo import run_demo
 
     console.print(
         "[bold]baocao demo[/]: UBND huyện Sơn Tây, báo cáo CCHC Quý I/2022 và báo cáo "
         "tiếp công dân tháng 3/2022 (Prefect khởi động cục bộ...)"
     )
-    result = _run(run_demo, out, config, say=console.print, server_ready=server_ready)
+    result = _run(run_demo, out, config, say=console.print)
     console.print("\n[bold green]Xong / done.[/]")
     for f in result["files"]:
         console.print(f"  báo cáo / report: {f}")

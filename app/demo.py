@@ -9,7 +9,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -239,15 +239,8 @@ def arrive(imap, inbox: Path, manifest: dict, wave: dict, config_dir, say) -> No
             os.utime(sent, (moment, moment))  # arrived then: settled, not being written
 
 
-def run_demo(
-    out: Path,
-    config_dir: Path | None = None,
-    say=print,
-    server_ready: Callable[[], None] | None = None,
-) -> dict:
-    """Run the example cycle into `out`; return where things are. `server_ready` waits for
-    a local Prefect server the caller began to start (`warm_local_server`)."""
-    server_ready = server_ready or warm_local_server()  # boots while the example is laid out
+def run_demo(out: Path, config_dir: Path | None = None, say=print) -> dict:
+    """Run the example cycle into `out`; return where things are."""
     out = out.resolve()
     data = out / "data"
     if data.exists():  # each demo starts from an empty store, but never wipes a real one
@@ -258,6 +251,7 @@ def run_demo(
         shutil.rmtree(data)
     data.mkdir(parents=True)
     (data / MARKER).write_text("made by baocao demo; deleted by the next demo run\n")
+    server_ready = warm_local_server()  # Prefect's temporary server boots meanwhile
     earlier = [f for pattern in OUTPUTS for f in out.glob(pattern)]
     for old in [out / "mail", *earlier]:
         if old.is_dir():
