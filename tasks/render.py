@@ -5,10 +5,13 @@ the Decree 30/2020 layout; the figures go to an .xlsx with Phụ lục 01 and 02
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import copy
 from dataclasses import dataclass
 from decimal import Decimal
@@ -421,6 +424,22 @@ def _sheet(ws, heading: tuple[str, str, str], headers: list[str], rows: list[lis
     ws.freeze_panes = ws.cell(row=header_row + 1, column=3)
 
 
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a workbook is built and saved.
+
+    openpyxl makes a few objects per cell, and each burst of new objects sets the collector
+    off on everything the process holds, again and again: at 10,000 units that was about a
+    third of the time. Nothing made here needs it (it runs again once the workbook is out)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _properties(wb: Workbook, title: str, body: Body, report_date: dt.date | None) -> None:
     wb.properties.creator = body.short_name
     wb.properties.lastModifiedBy = body.short_name
@@ -432,6 +451,7 @@ def _properties(wb: Workbook, title: str, body: Body, report_date: dt.date | Non
         wb.properties.modified = moment
 
 
+@_cycle_collection_paused()
 def write_appendices(
     result: Consolidated,
     report: ReportDef,
@@ -548,6 +568,7 @@ def _moment(value) -> str | None:
 _STATES = {"valid": "hợp lệ", "rejected": "bị trả lại", "missing": "chưa nộp"}
 
 
+@_cycle_collection_paused()
 def write_status(
     result: Consolidated, path: Path, body: Body, report_date: dt.date | None = None
 ) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import gc
 import html
 import re
 import zipfile
@@ -34,6 +35,7 @@ from tasks.render import (
     output_names,
     write_appendices,
     write_report,
+    write_status,
 )
 from tests.conftest import PERIOD
 
@@ -573,6 +575,22 @@ def test_appendix_cells_are_styled_for_print(rendered: Path, name: str):
         assert (m.left, m.right, m.top, m.bottom) == (0.5, 0.5, 0.6, 0.6)
     assert wb.properties.language == "vi-VN"
     assert wb.properties.lastModifiedBy == "UBND huyện Sơn Tây"
+
+
+def test_writing_a_workbook_leaves_the_cycle_collector_as_it_was(example, tmp_path):
+    """The collector is held off while a workbook is built, then left as it was found."""
+    rt, result = example
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
+    assert gc.isenabled()
+    write_appendices(result, rt.report, tmp_path / XLSX, doc, rt.cfg.body, REPORT_DATE)
+    write_status(result, tmp_path / STATUS, rt.cfg.body, REPORT_DATE)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        write_status(result, tmp_path / STATUS, rt.cfg.body, REPORT_DATE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_appendix_reference_carries_the_documents_number(example):
