@@ -5,16 +5,21 @@ the Decree 30/2020 layout; the figures go to an .xlsx with Phụ lục 01 and 02
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from copy import copy
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import Environment, UndefinedError
 from openpyxl import Workbook
+from openpyxl.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 
@@ -277,6 +282,11 @@ _FONT = "Times New Roman"
 _FIGURE = re.compile(r"[+-]?[\d.,]+%?|\d\d/\d\d/\d{4}")  # right-aligned as figures are
 
 
+def _figure(value) -> bool:
+    """Whether a cell's value reads as a figure (right-aligned)."""
+    return isinstance(value, str) and _FIGURE.fullmatch(value) is not None
+
+
 def _fmt(value, kind: str = "integer", decimals: int = 0, pad: int = 0) -> str | None:
     """One figure as the report prints it, or None for a blank cell."""
     value = _cell(value)
@@ -332,43 +342,74 @@ def appendix_reference(doc: Document, body: Body) -> str:
     return f"(Kèm theo Báo cáo số {shown} ngày {day} của {body.short_name})"
 
 
+class _Styles:
+    """The few cell styles of an appendix sheet, each built once and then stamped on every cell
+    that wears it.
+
+    Assigning a `Font` or `Alignment` to a cell makes openpyxl hash it against the workbook's
+    style lists, which at 10,000 units was most of the render time. So the first cell of each
+    style is styled through openpyxl's attributes and the others get a copy of its style
+    indices (`StyleArray`): copying `_style` is openpyxl's own idiom for copying a style."""
+
+    def __init__(self, ws) -> None:
+        self._ws = ws
+        self._first: dict[tuple, Cell] = {}
+
+    def cell(
+        self,
+        value,
+        *,
+        size: int = 11,
+        bold: bool = False,
+        italic: bool = False,
+        horizontal: str = "center",
+        border: bool = True,
+        number_format: str | None = None,
+    ) -> Cell:
+        """A cell of the sheet holding `value`, not yet placed: Times New Roman, vertically
+        centred and wrapped, bordered unless `border` is False, with `number_format` if given."""
+        key = (size, bold, italic, horizontal, border, number_format)
+        first = self._first.get(key)
+        if first is not None:
+            return Cell(self._ws, value=value, style_array=copy(first._style))
+        cell = self._first[key] = Cell(self._ws, value=value)
+        cell.font = Font(name=_FONT, bold=bold, italic=italic, size=size)
+        if border:
+            cell.border = _BORDER
+        cell.alignment = Alignment(horizontal=horizontal, vertical="center", wrap_text=True)
+        if number_format is not None:
+            cell.number_format = number_format
+        return cell
+
+
 def _sheet(ws, heading: tuple[str, str, str], headers: list[str], rows: list[list], widths):
-    """A printable appendix sheet: the Decree 30 heading, a bordered table whose header row is
-    repeated on every page, landscape A4 fitted to the page width."""
-    ncols = len(headers)
-    last = get_column_letter(ncols)
-    for r, (text, bold, italic, size) in enumerate(
-        (
-            (heading[0], True, False, 13),
-            (heading[1], True, False, 13),
-            (heading[2], False, True, 12),
-        ),
-        start=1,
+    """A printable appendix sheet, filled from its first row: the Decree 30 heading, a bordered
+    table whose header row is repeated on every page, landscape A4 fitted to the page width."""
+    last = get_column_letter(len(headers))
+    # `ws.append` places the cells `styles` made for this sheet on the next row, one row each
+    styles = _Styles(ws)
+    for text, bold, italic, size in (
+        (heading[0], True, False, 13),
+        (heading[1], True, False, 13),
+        (heading[2], False, True, 12),
     ):
-        ws.cell(row=r, column=1, value=text)
-        ws.merge_cells(f"A{r}:{last}{r}")
-        c = ws.cell(row=r, column=1)
-        c.font = Font(name=_FONT, bold=bold, italic=italic, size=size)
-        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        ws.append([styles.cell(text, size=size, bold=bold, italic=italic, border=False)])
+        ws.merge_cells(f"A{ws.max_row}:{last}{ws.max_row}")
     ws.row_dimensions[2].height = 36
     header_row = 5
-    for col, text in enumerate(headers, start=1):
-        c = ws.cell(row=header_row, column=col, value=text)
-        c.font = Font(name=_FONT, bold=True, size=11)
-        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        c.border = _BORDER
-    for r, row in enumerate(rows, start=header_row + 1):
-        for col, value in enumerate(row, start=1):
-            c = ws.cell(row=r, column=col, value=value)
-            c.font = Font(name=_FONT, size=11)
-            c.border = _BORDER
-            figure = isinstance(value, str) and _FIGURE.fullmatch(value) is not None
-            c.alignment = Alignment(
-                horizontal="center" if col == 1 else ("right" if figure else "left"),
-                vertical="center",
-                wrap_text=True,
-            )
-            c.number_format = "@"  # text: shown as written on every computer
+    ws.append([])  # row 4 stays empty
+    ws.append([styles.cell(text, bold=True) for text in headers])
+    for row in rows:
+        ws.append(
+            [
+                styles.cell(
+                    value,
+                    horizontal="center" if col == 1 else ("right" if _figure(value) else "left"),
+                    number_format="@",  # text: shown as written on every computer
+                )
+                for col, value in enumerate(row, start=1)
+            ]
+        )
     for col, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.print_title_rows = f"{header_row}:{header_row}"
@@ -383,6 +424,22 @@ def _sheet(ws, heading: tuple[str, str, str], headers: list[str], rows: list[lis
     ws.freeze_panes = ws.cell(row=header_row + 1, column=3)
 
 
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a workbook is built and saved.
+
+    openpyxl makes a few objects per cell, and each burst of new objects sets the collector
+    off on everything the process holds, again and again: at 10,000 units that was about a
+    third of the time. Nothing made here needs it (it runs again once the workbook is out)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _properties(wb: Workbook, title: str, body: Body, report_date: dt.date | None) -> None:
     wb.properties.creator = body.short_name
     wb.properties.lastModifiedBy = body.short_name
@@ -394,6 +451,7 @@ def _properties(wb: Workbook, title: str, body: Body, report_date: dt.date | Non
         wb.properties.modified = moment
 
 
+@_cycle_collection_paused()
 def write_appendices(
     result: Consolidated,
     report: ReportDef,
@@ -451,11 +509,13 @@ def write_appendices(
     inds = [i for i in report.indicators if i.aggregate == "sum"] or [
         i for i in report.indicators if i.type != "text"
     ]
-    names = result.status.set_index("unit")["name"]
+    names = dict(zip(result.status["unit"], result.status["name"], strict=True))
     owners = {u for i in inds for u in _owner_codes(i, result)}
+    # each unit's figures as a plain dict, taken from the frame once rather than row by row
+    by_unit = result.by_unit.reindex(columns=[i.code for i in inds]).to_dict("index")
     rows = []
     for n, unit in enumerate([u for u in result.expected if u in owners], start=1):
-        figures = result.by_unit.loc[unit] if unit in result.by_unit.index else None
+        figures = by_unit.get(unit)
         rows.append(
             [
                 n,
@@ -508,6 +568,7 @@ def _moment(value) -> str | None:
 _STATES = {"valid": "hợp lệ", "rejected": "bị trả lại", "missing": "chưa nộp"}
 
 
+@_cycle_collection_paused()
 def write_status(
     result: Consolidated, path: Path, body: Body, report_date: dt.date | None = None
 ) -> Path:

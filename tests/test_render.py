@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import gc
 import html
 import re
 import zipfile
@@ -22,6 +23,7 @@ import openpyxl
 import pytest
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from lxml import etree
+from openpyxl.utils import get_column_letter
 
 from baocao.periods import Period
 from tasks.consolidate import Consolidated, consolidate_period
@@ -33,6 +35,7 @@ from tasks.render import (
     output_names,
     write_appendices,
     write_report,
+    write_status,
 )
 from tests.conftest import PERIOD
 
@@ -516,6 +519,78 @@ def test_appendix_page_setup(rendered: Path):
     assert wb.properties.creator == "UBND huyện Sơn Tây"
     assert wb.properties.created.date() == REPORT_DATE
     assert "Quý I/2022" in wb.properties.title
+
+
+def _bordered(cell) -> bool:
+    b = cell.border
+    return all(side.style == "thin" for side in (b.left, b.right, b.top, b.bottom))
+
+
+@pytest.mark.parametrize("name", [XLSX, STATUS])
+def test_appendix_cells_are_styled_for_print(rendered: Path, name: str):
+    """Every sheet of both workbooks, read back: Times New Roman throughout, the heading
+    centred and unbordered, a bold bordered header row, bordered text cells with figures
+    right-aligned, the header repeated and the panes frozen below it."""
+    wb = openpyxl.load_workbook(rendered / name)
+    for ws in wb.worksheets:
+        heading = [ws.cell(row=r, column=1) for r in (1, 2, 3)]
+        assert [(c.font.name, c.font.b, c.font.i, c.font.sz) for c in heading] == [
+            ("Times New Roman", True, False, 13),
+            ("Times New Roman", True, False, 13),
+            ("Times New Roman", False, True, 12),
+        ]
+        assert all(c.alignment.horizontal == "center" and c.alignment.wrap_text for c in heading)
+        assert not any(_bordered(c) for c in heading)
+        assert {str(r) for r in ws.merged_cells.ranges} == {
+            f"A{r}:{get_column_letter(ws.max_column)}{r}" for r in (1, 2, 3)
+        }
+        assert ws.row_dimensions[2].height == 36
+
+        header, *body = list(ws.iter_rows(min_row=5))
+        assert all(c.font.name == "Times New Roman" and c.font.b for c in header)
+        assert all(_bordered(c) and c.alignment.horizontal == "center" for c in header)
+        cells = [c for row in body for c in row]
+        assert all(c.font.name == "Times New Roman" and c.font.sz == 11 for c in cells)
+        assert all(_bordered(c) and c.number_format == "@" for c in cells)
+        assert all(c.alignment.vertical == "center" and c.alignment.wrap_text for c in cells)
+        assert {row[0].alignment.horizontal for row in body} == {"center"}  # TT
+        words = [c for row in body for c in row[1:] if isinstance(c.value, str) and c.value]
+        figures = [c for c in words if re.fullmatch(r"[+-]?[\d.,]+%?|\d\d/\d\d/\d{4}", c.value)]
+        texts = [c for c in words if c not in figures]
+        assert texts and (figures or name == STATUS)  # the status has no figures as text
+        assert all(c.alignment.horizontal == "right" for c in figures)
+        assert {c.alignment.horizontal for c in texts} == {"left"}
+        # the total row of Phụ lục 02 is bold, the units' rows are not
+        total = body[-1] if ws.title == "Phụ lục 02" else []
+        assert all(c.font.b for c in total)
+        assert not any(c.font.b for row in body if row is not total for c in row)
+
+        assert ws.print_title_rows == "$5:$5" and ws.freeze_panes == "C6"
+        setup = ws.page_setup
+        assert (setup.orientation, int(setup.paperSize)) == ("landscape", 9)
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        assert ws.print_options.horizontalCentered is True
+        m = ws.page_margins
+        assert (m.left, m.right, m.top, m.bottom) == (0.5, 0.5, 0.6, 0.6)
+    assert wb.properties.language == "vi-VN"
+    assert wb.properties.lastModifiedBy == "UBND huyện Sơn Tây"
+
+
+def test_writing_a_workbook_leaves_the_cycle_collector_as_it_was(example, tmp_path):
+    """The collector is held off while a workbook is built, then left as it was found."""
+    rt, result = example
+    doc = build_document(rt.env, result, rt.report, rt.cfg.body, REPORT_DATE)
+    assert gc.isenabled()
+    write_appendices(result, rt.report, tmp_path / XLSX, doc, rt.cfg.body, REPORT_DATE)
+    write_status(result, tmp_path / STATUS, rt.cfg.body, REPORT_DATE)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        write_status(result, tmp_path / STATUS, rt.cfg.body, REPORT_DATE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_appendix_reference_carries_the_documents_number(example):
