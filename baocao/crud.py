@@ -58,9 +58,10 @@ def requests_for(session: Session, *, period_id: int) -> dict[str, CollectionReq
     return {r.unit_code: r for r in rows}
 
 
-def add_requests(session: Session, *, rows: Sequence[CollectionRequest]) -> None:
-    session.add_all(rows)
-    session.flush()
+def add_requests(session: Session, *, rows: Sequence[dict]) -> None:
+    """Bulk insert of `CollectionRequest` rows."""
+    if rows:
+        session.execute(sa.insert(CollectionRequest), list(rows))
 
 
 def token_map(session: Session, *, report_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
