@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment
@@ -19,19 +18,49 @@ from baocao.settings import Settings, get_settings
 from baocao.templating import make_env, templates_fingerprint
 
 
-@dataclass(frozen=True)
 class Runtime:
     """One run's settings, config, store and templates, about one report or all of them.
 
     `report_id` names the report a run is about; None means every report of the config
     (intake, reminders, the calendar), and then `report` is the config's only one, or a
-    one-line error asking to name one."""
+    one-line error asking to name one.
+
+    A plain read-only class, deliberately not a dataclass: Prefect walks every dataclass and
+    pydantic model in a task's arguments looking for futures, and through the config that is
+    every unit and indicator, 1.2 s per task call at 10,000 units. An object of its own is
+    passed as it is."""
+
+    __slots__ = ("settings", "cfg", "engine", "env", "report_id")
 
     settings: Settings
     cfg: Config
     engine: Engine
     env: Environment
-    report_id: str | None = None
+    report_id: str | None
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        cfg: Config,
+        engine: Engine,
+        env: Environment,
+        report_id: str | None = None,
+    ) -> None:
+        for name, value in (
+            ("settings", settings),
+            ("cfg", cfg),
+            ("engine", engine),
+            ("env", env),
+            ("report_id", report_id),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"Runtime is read-only: use for_report / build_runtime ({name})")
+
+    def __repr__(self) -> str:
+        return f"Runtime(config={self.settings.config_dir}, report={self.report_id or 'all'})"
 
     @property
     def report(self) -> ReportDef:
@@ -47,10 +76,18 @@ class Runtime:
         """The report's dates and reminder policy (schedule.yaml, with its own keys)."""
         return self.report.schedule or self.cfg.schedule
 
-    def for_report(self, report_id: str) -> Runtime:
-        """The same run about one report (checked: an unknown id is a one-line error)."""
-        self.cfg.report(report_id)
-        return replace(self, report_id=report_id)
+    def for_report(self, report_id: str | None) -> Runtime:
+        """The same run about one report (checked: an unknown id is a one-line error), or
+        about every report (None)."""
+        if report_id is not None:
+            self.cfg.report(report_id)
+        return Runtime(
+            settings=self.settings,
+            cfg=self.cfg,
+            engine=self.engine,
+            env=self.env,
+            report_id=report_id,
+        )
 
 
 def allowed_config_dir(config_dir: str | Path, settings: Settings) -> Path:

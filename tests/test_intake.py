@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -462,7 +461,7 @@ def test_a_rerun_of_the_same_arrival_finishes_it_without_a_second_version(tmp_pa
     assert len(submissions(rt, "NV")) == 1
     assert len(receipts(rt, nv.name)) == 1
     everyone = rt.for_report("cchc-quarterly")  # a run about every report finds it the same way
-    [third] = ingest_arrivals(dataclasses.replace(everyone, report_id=None), [arrival], now=LATER)
+    [third] = ingest_arrivals(everyone.for_report(None), [arrival], now=LATER)
     assert third.report == "cchc-quarterly"
 
 
