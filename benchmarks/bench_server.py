@@ -324,13 +324,13 @@ def wave(api: Api, deps: dict, name: str, runs: list[tuple[str, dict]], timeout:
     return {"wave": name, "ids": ids, "seconds": round(took, 1)}
 
 
-def batch(api: Api, deps: dict, config: Path, data: Path, tmp: Path, timeout: float) -> list:
-    """The four waves: open, ingest, remind, publish."""
+def batch(start_wave, config: Path, data: Path, tmp: Path) -> list:
+    """The four waves: open, ingest, remind, publish; `start_wave(name, runs)` runs one."""
     waves = []
     opens = [
         ("open-period", {"report": r, "period": p, "as_of": at}) for (r, p), at in PERIODS.items()
     ]
-    waves.append(wave(api, deps, "open", opens, timeout))
+    waves.append(start_wave("open", opens))
     inbox = tmp / "returned"
     inbox.mkdir()
     ingests = []
@@ -339,12 +339,12 @@ def batch(api: Api, deps: dict, config: Path, data: Path, tmp: Path, timeout: fl
         for part in (paths[:half], paths[half:]):
             params = {"paths": [str(p) for p in part], "as_of": RETURNED[key]}
             ingests.append(("ingest-submissions", params))
-    waves.append(wave(api, deps, "ingest", ingests, timeout))
+    waves.append(start_wave("ingest", ingests))
     reminds = [
         ("send-reminders", {"report": r, "period": p, "as_of": last_day(config, r, p)})
         for r, p in PERIODS
     ]
-    waves.append(wave(api, deps, "remind", reminds, timeout))
+    waves.append(start_wave("remind", reminds))
     publishes = [
         (
             "publish-report",
@@ -352,8 +352,67 @@ def batch(api: Api, deps: dict, config: Path, data: Path, tmp: Path, timeout: fl
         )
         for (r, p), day in PUBLISHED.items()
     ]
-    waves.append(wave(api, deps, "publish", publishes, timeout))
+    waves.append(start_wave("publish", publishes))
     return waves
+
+
+# ---- the same batch embedded: one process, the temporary local Prefect, SQLite ------------
+
+FLOWS = {
+    "open-period": "flows.open_period:open_period",
+    "ingest-submissions": "flows.ingest_submissions:ingest_submissions",
+    "send-reminders": "flows.send_reminders:send_reminders",
+    "publish-report": "flows.publish_report:publish_report",
+}
+
+
+def embedded_wave(name: str, runs: list[tuple[str, dict]]) -> dict:
+    """The wave's runs called one after another in this process (as the command line does)."""
+    import importlib
+
+    t0 = time.monotonic()
+    done = []
+    for dep, params in runs:
+        module, fn = FLOWS[dep].split(":")
+        t = time.monotonic()
+        state = getattr(importlib.import_module(module), fn)(**params, return_state=True)
+        done.append({"deployment": dep, "state": state.name, "ran_s": time.monotonic() - t})
+    took = time.monotonic() - t0
+    print(f"embedded {name}: {len(runs)} run(s) in {took:.1f} s", file=sys.stderr, flush=True)
+    return {"wave": name, "seconds": round(took, 1), "runs": done}
+
+
+def embedded_child(tmp: Path) -> None:
+    """Run in a fresh process by `embedded`: the batch, its waves as JSON on stdout's last line."""
+    waves = batch(embedded_wave, Path(os.environ["BAOCAO_CONFIG_DIR"]), tmp / "data", tmp)
+    print(json.dumps(waves))
+
+
+def embedded(config: Path, tmp: Path, mail_url: str) -> dict:
+    """The same batch on the embedded default (no PREFECT_API_URL: the temporary local
+    Prefect; the SQLite store in the data folder), in a fresh process; its waves and wall."""
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BAOCAO_"))}
+    env |= {
+        "PREFECT_HOME": str(tmp / "prefect"),
+        "BAOCAO_CONFIG_DIR": str(config),
+        "BAOCAO_DATA_DIR": str(tmp / "data"),
+        "BAOCAO_MAIL_URL": mail_url,
+    }
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, __file__, "--embedded-child", str(tmp)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    wall = time.monotonic() - t0
+    if done.returncode:
+        raise RuntimeError(f"embedded batch failed:\n{done.stderr[-4000:]}")
+    waves = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"wall_s": round(wall, 1), "waves": waves}
 
 
 def last_day(config: Path, report: str, code: str) -> str:
@@ -495,13 +554,20 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=2, help="runs at once per worker (--limit)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a wave may take")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    ap.add_argument(
+        "--no-embedded", action="store_true", help="skip the same batch on the embedded default"
+    )
+    ap.add_argument("--embedded-child", type=Path, help=argparse.SUPPRESS)  # see `embedded`
     args = ap.parse_args()
+    if args.embedded_child:
+        embedded_child(args.embedded_child)
+        return 0
     # SIGTERM unwinds like Ctrl-C: every `finally` and callback below runs
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from baocao.mailcatcher import free_port
     from benchmarks.sink import Sink
 
-    started = dt.datetime.now(dt.UTC)
+    started, load = dt.datetime.now(dt.UTC), os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="baocao-bench-server-"))
     (tmp / "logs").mkdir()
     ok = False
@@ -525,8 +591,7 @@ def main() -> int:
                 "BAOCAO_CONFIG_DIR": str(config),
                 "BAOCAO_DATA_DIR": str(data),
                 "BAOCAO_DATABASE_URL": store_url,
-                "BAOCAO_MAIL_URL": f"mailto://127.0.0.1:{sink.port}?from=baocao@quangngai.gov.vn"
-                "&mode=insecure",
+                "BAOCAO_MAIL_URL": mail_url(sink.port),
             }
             os.environ.update({k: v for k, v in env.items() if k.startswith("BAOCAO_")})
             cli(env, "work-pool", "create", POOL, "--type", "process", "--overwrite")
@@ -537,7 +602,9 @@ def main() -> int:
                 start_worker(stack, env, f"worker-{i}", args.limit, tmp / "logs")
             since = dt.datetime.now(dt.UTC).isoformat()
             t1 = time.monotonic()
-            waves = batch(api, deps, config, data, tmp, args.timeout)
+            waves = batch(
+                lambda name, runs: wave(api, deps, name, runs, args.timeout), config, data, tmp
+            )
             wall = time.monotonic() - t1
             table = rows(api, deps, waves, since)
             totals = print_table(table, waves, wall, lost_claims(tmp / "logs"))
@@ -546,7 +613,22 @@ def main() -> int:
             print(f"store: {store}; mail sink: {mail}")
             show_failures(api, table)
             ok = all(r["state"] == "Completed" for r in table)
-            write_json(started, args, table, totals, waves, wall, store, mail)
+        result = {
+            "load_before": load,
+            "limit": args.limit,
+            "table": table,
+            "totals": totals,
+            "waves": waves,
+            "wall": wall,
+            "store": store,
+            "mail": mail,
+        }
+        if ok and not args.no_embedded:  # the server and workers are stopped by now
+            with Sink(free_port()) as sink:
+                result["embedded"] = embedded(config, tmp / "embedded", mail_url(sink.port))
+                result["embedded"]["mail"] = sink.count()
+            print_embedded(result["embedded"], wall)
+        write_json(started, result)
     finally:
         if ok and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -555,28 +637,47 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def write_json(started, args, table, totals, waves, wall, store, mail) -> None:
+def mail_url(port: int) -> str:
+    return f"mailto://127.0.0.1:{port}?from=baocao@quangngai.gov.vn&mode=insecure"
+
+
+def print_embedded(emb: dict, wall: float) -> None:
+    runs = [r for w in emb["waves"] for r in w["runs"]]
+    states = Counter(r["state"] for r in runs)
+    print(
+        f"\nthe same batch embedded (one process, one run after another, the temporary local "
+        f"Prefect, SQLite): {len(runs)} runs {dict(states)}, "
+        + ", ".join(f"{w['wave']} {w['seconds']:.1f} s" for w in emb["waves"])
+        + f"; {emb['wall_s']:.1f} s with the process's start (server path: {wall:.1f} s); "
+        f"mail sink: {emb['mail']}"
+    )
+
+
+def write_json(started: dt.datetime, result: dict) -> None:
     import prefect
 
     out = HERE / "results" / f"server-{started:%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
+    table, waves = result["table"], result["waves"]
     doc = {
         "started": started.isoformat(timespec="seconds"),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "prefect": prefect.__version__,
+            "load_before": [round(x, 2) for x in result["load_before"]],
             "load_after": [round(x, 2) for x in os.getloadavg()],
         },
         "workers": 2,
-        "limit_per_worker": args.limit,
-        "wall_s": round(wall, 1),
+        "limit_per_worker": result["limit"],
+        "wall_s": round(result["wall"], 1),
         "waves": [{k: w[k] for k in ("wave", "seconds")} | {"runs": len(w["ids"])} for w in waves],
-        "per_worker": totals,
+        "per_worker": result["totals"],
         "runs": table,
-        "store": store,
-        "mail": mail,
+        "store": result["store"],
+        "mail": result["mail"],
         "by_worker": Counter(r["worker"] for r in table),
+        "embedded": result.get("embedded"),
     }
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     print(f"wrote {out}")
