@@ -562,7 +562,9 @@ def main() -> int:
     if args.embedded_child:
         embedded_child(args.embedded_child)
         return 0
-    # SIGTERM unwinds like Ctrl-C: every `finally` and callback below runs
+    # Ctrl-C and SIGTERM unwind: every `finally` and callback below runs (SIGINT set again,
+    # as a shell starting us in the background leaves it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from baocao.mailcatcher import free_port
     from benchmarks.sink import Sink
@@ -684,4 +686,8 @@ def write_json(started: dt.datetime, result: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # everything was stopped and dropped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
