@@ -33,9 +33,12 @@ label and checks it against the event. Not the line "Worker 'worker-1' submittin
 in the run's log: a worker writes it BEFORE claiming the run, so a worker that loses the race
 writes it too. The claims each worker lost ("Aborted submission" in its own log) are counted.
 
-Prints a table (each run's name, deployment, state, duration, worker), totals per worker and
-the wall time; writes JSON to benchmarks/results/server-<time>.json. Asserts nothing about
-speed; exits 1 if a run did not complete.
+Prints a table (each run's name, subject, deployment, state, seconds until a worker claimed
+it, until its process ran it and of the run itself, and the worker), totals per worker and the
+wall time; then runs the same batch on the embedded default for comparison (one process, one
+run after another, the temporary local Prefect, SQLite; `--no-embedded` skips it). Writes JSON
+to benchmarks/results/server-<time>.json. Asserts nothing about speed; exits 1 if a run did
+not complete.
 
     .venv/bin/python benchmarks/bench_server.py        (make bench-server)
 """
@@ -74,7 +77,7 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SUBMITTED = "prefect.worker.submitted-flow-run"
 LOST = "Aborted submission of flow run"  # a worker's log line when another claimed it first
 
-# the periods opened, when (its opening day), and the units' last day (reminders at 08:00)
+# the periods opened and when (each one's opening day; reminders go out on the units' last day)
 PERIODS = {
     (CCHC, "2026-Q3"): "2026-09-03T08:00",
     (CCHC, "2026-Q4"): "2026-12-03T08:00",
