@@ -48,6 +48,13 @@ bench: $(VENV)/.installed
 bench-demo: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/bench_demo.py --runs 3
 
+# The province on the server path (issue 10): a Prefect server on a fresh PostgreSQL database,
+# a process work pool with prefect.yaml's deployments, two process workers; a batch of runs for
+# examples/quang-ngai-2026 (open, ingest, remind, publish) and which worker ran each. Needs
+# PostgreSQL on 127.0.0.1:5432 (user postgres); everything it makes is removed. About 3 min.
+bench-server: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/bench_server.py $(BENCH_SERVER_ARGS)
+
 # The reliability suite (issue 6): poison files, kill -9 and reruns, overlapping ingests on
 # SQLite and PostgreSQL, the outbox after a kill, a lost store, who may reach in. Prints a
 # table and fails on any file lost, version doubled, message duplicated or traceback.
@@ -59,4 +66,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-.PHONY: install demo dovecot test test-fast bench bench-demo reliability lint
+.PHONY: install demo dovecot test test-fast bench bench-demo bench-server reliability lint

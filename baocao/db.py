@@ -18,7 +18,9 @@ from sqlmodel import Session
 from baocao.errors import SetupError, explain, safe_url
 from baocao.settings import PROJECT_ROOT, Settings
 
-MARKER = ".baocao-store"  # beside the data: which store this folder belongs to, since when
+MARKER = ".baocao-store"
+# PostgreSQL advisory lock key ("baocao" in ASCII): one migration at a time per database
+MIGRATION_LOCK = 0x62616F63616F  # beside the data: which store this folder belongs to, since when
 
 
 def _sqlite_file(url: str) -> Path | None | bool:
@@ -118,6 +120,12 @@ def migrate(engine: sa.Engine) -> None:
     that cannot be reached, read or written raises SetupError naming what to check."""
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Runs that start together on a fresh database (two workers) would each
+                # create alembic_version and the tables, and all but one fail: the others
+                # wait here until the first commits, then find the schema at head. (SQLite
+                # needs none: every transaction there begins with the write lock.)
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -487,8 +487,9 @@ def test_an_open_server_is_refused(tmp_path):
 
 
 def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_it(tmp_path):
-    """The province's path: `prefect deploy --all` from prefect.yaml, a process worker. A
-    server of its own: on the shared one, `baocao serve` would pick the run up first."""
+    """The province's path: `prefect deploy --all` from prefect.yaml, a process worker, then
+    two named workers taking one run each. A server of its own: on the shared one, `baocao
+    serve` would pick the runs up first."""
     home = tmp_path / "server-home"
     home.mkdir()
     with prefect_server(home) as server:
@@ -554,3 +555,17 @@ def _deploy_and_work(server: str, tmp_path: Path) -> None:
         assert _until(server, run, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
         assert [m.rcpt for m in mail.received] == [["phongvhtt@sontay.quangngai.gov.vn"]]
         assert "còn 1 ngày làm việc" in mail.received[0].subject
+        # two workers of the pool, one after the other, one run each: a worker labels the
+        # run it claims with its name (what `make bench-server` reports), and the reminder
+        # already sent is not sent again, whichever worker runs it
+        same = f"{server}/deployments/{deps['send-reminders']['id']}/create_flow_run"
+        params = {"parameters": _flow_run(server, run)["parameters"]}
+        runs = [_api("POST", same, json=params).json()["id"] for _ in range(2)]
+        for name in ("worker-1", "worker-2"):
+            worker = ["--pool", "baocao", "--type", "process", "--name", name]
+            cli("worker", "start", *worker, "--limit", "1", "--run-once")  # leaves one run
+        for r in runs:
+            assert _until(server, r, {"COMPLETED", "FAILED", "CRASHED"}) == "COMPLETED"
+        workers = [_flow_run(server, r)["labels"].get("prefect.worker.name") for r in runs]
+        assert sorted(workers) == ["worker-1", "worker-2"]
+        assert len(mail.received) == 1

@@ -219,3 +219,50 @@ def test_previous_values_as_on_sqlite(on_postgres, on_sqlite):
     assert pg.equals(lite)
     tckh = pg[pg["unit"] == "TCKH"].set_index("indicator")["value"]
     assert tckh["tc_chi_nsnn"] == tckh["tc_chi_huyen"] + tckh["tc_chi_xa"]  # v2, not rejected v1
+
+
+def _migrate_together(url: str, barrier, errors) -> None:
+    """In a process of its own, as a flow run is: migrate the store once all are ready."""
+    from baocao.db import migrate
+
+    engine = sa.create_engine(url)
+    barrier.wait(120)
+    try:
+        migrate(engine)
+    except Exception as exc:  # reported to the test, which names it
+        errors.put(repr(exc))
+    finally:
+        engine.dispose()
+
+
+def test_runs_starting_together_on_a_fresh_store_migrate_it_once(pg_schema):
+    """Flow runs that start at the same moment on a fresh database (two process workers,
+    benchmarks/bench_server.py) each migrate it: the others wait for the first (an advisory
+    lock) instead of failing on a duplicate `CREATE TABLE alembic_version`."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    schema = f"{pg_schema}_m"
+    url = f"postgresql+psycopg://{USER}@{HOST}:{PORT}/{DATABASE}?options=-csearch_path%3D{schema}"
+    with _admin_connect() as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    barrier, errors = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_migrate_together, args=(url, barrier, errors)) for _ in range(3)]
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(180)
+        found = [errors.get() for _ in range(errors.qsize())]
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+        engine.dispose()
+    finally:
+        for p in procs:
+            p.kill()
+        with _admin_connect() as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    assert found == []
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert len(versions) == 1
