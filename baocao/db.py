@@ -18,9 +18,9 @@ from sqlmodel import Session
 from baocao.errors import SetupError, explain, safe_url
 from baocao.settings import PROJECT_ROOT, Settings
 
-MARKER = ".baocao-store"
+MARKER = ".baocao-store"  # beside the data: which store this folder belongs to, since when
 # PostgreSQL advisory lock key ("baocao" in ASCII): one migration at a time per database
-MIGRATION_LOCK = 0x62616F63616F  # beside the data: which store this folder belongs to, since when
+MIGRATION_LOCK = 0x62616F63616F
 
 
 def _sqlite_file(url: str) -> Path | None | bool:
