@@ -16,14 +16,15 @@ that answers anonymous requests is refused: whoever reaches it could start runs.
 
 from __future__ import annotations
 
+import atexit
 import base64
-import contextlib
 import os
 import secrets
+import socket
 import stat
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -285,26 +286,90 @@ def quiet_local_runs() -> bool:
 
 
 def warm_local_server() -> Callable[[], None]:
-    """When runs will go to Prefect's temporary local server (no PREFECT_API_URL), start it
-    now, in the background, so its boot (seconds: a process importing the whole server)
-    overlaps the caller's own set-up. Returns what to call before the first flow run: it
-    waits for the start (a start that failed is tried again, and reported, by that run).
-    Anywhere else, nothing is started and the waiting is nothing."""
-    import prefect.context
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
+    """When runs would go to Prefect's temporary local server (no PREFECT_API_URL), start that
+    server now, in the background, so its boot (seconds: a process importing the whole
+    server) overlaps the caller's own set-up. Returns what to call before the first flow
+    run: it waits until the server answers and points this process's runs at it. Anywhere
+    else nothing is started and the waiting is nothing.
 
-    quiet_local_runs()  # its longer start-up timeout applies to this start too
+    The server is started the way Prefect starts its temporary one (`SubprocessASGIServer`:
+    uvicorn serving `create_app`, no UI, ephemeral, in PREFECT_HOME's database) but by us,
+    so this process never imports `prefect.server` (3 s of CPU, a fifth of the demo); it
+    stops when this process exits, and runs keep going without the heartbeat."""
+    import prefect.context
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED, get_current_settings
+
+    quiet_local_runs()
     if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not (
         PREFECT_SERVER_EPHEMERAL_ENABLED.value()
     ):
         return lambda: None
+    with socket.socket() as sock:  # a free port on loopback
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tempfile.TemporaryFile()  # what it said, for the error if it never answers
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
+        env={
+            **os.environ,
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",  # as Prefect's own temporary server
+            "PREFECT__SERVER_FINAL": "1",
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    atexit.register(_stop, proc)
+    api = f"http://127.0.0.1:{port}/api"
 
-    def start() -> None:
-        from prefect.server.api.server import SubprocessASGIServer
+    def ready() -> None:
+        timeout = get_current_settings().server.ephemeral.startup_timeout_seconds
+        deadline = time.monotonic() + timeout
+        while not healthy(api):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                log.seek(0)
+                said = log.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise ServerError(
+                    f"Prefect tạm thời cục bộ không khởi động được / the temporary local "
+                    f"Prefect server did not start within {timeout} s: {' | '.join(said)}"
+                )
+            time.sleep(0.1)
+        _point_runs_at(api)
 
-        with contextlib.suppress(Exception):  # the first run starts it again, and says why
-            SubprocessASGIServer().start()
+    return ready
 
-    thread = threading.Thread(target=start, name="prefect-local-server", daemon=True)
-    thread.start()
-    return thread.join
+
+def _point_runs_at(api: str) -> None:
+    """This process's flow runs go to `api`, its other settings (no heartbeat) unchanged."""
+    import prefect.context
+    from prefect.settings import PREFECT_API_URL
+
+    root = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = root.settings.copy_with_update(updates={PREFECT_API_URL: api})
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -115,24 +115,54 @@ def test_no_heartbeat_on_the_local_server_and_as_configured_on_a_real_one(
     assert prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.flows.heartbeat_frequency == 60
 
 
-def test_the_local_server_is_started_ahead_only_when_runs_will_use_it(
-    monkeypatch, global_prefect_settings
-):
-    """The demo starts Prefect's temporary server in the background while it lays out the
-    example; with a real server configured nothing is started."""
-    from prefect.server.api.server import SubprocessASGIServer
+def test_nothing_is_started_ahead_when_a_server_is_configured(monkeypatch, global_prefect_settings):
+    from baocao import prefect_server
 
-    from baocao.prefect_server import warm_local_server
+    def refuse(*args, **kwargs):
+        raise AssertionError("no server process may be started")
 
-    started: list[str] = []
-    monkeypatch.setattr(SubprocessASGIServer, "start", lambda self: started.append("local"))
+    monkeypatch.setattr(prefect_server.subprocess, "Popen", refuse)
     prefect.context.refresh_global_settings_context()  # PREFECT_API_URL set
-    warm_local_server()()
-    assert started == []
-    monkeypatch.delenv("PREFECT_API_URL")
-    prefect.context.refresh_global_settings_context()
-    warm_local_server()()  # returns at once; its result waits for the start
-    assert started == ["local"]
+    prefect_server.warm_local_server()()
+
+
+WARM = """
+import sys, httpx
+from baocao.prefect_server import warm_local_server
+ready = warm_local_server()
+from prefect import flow
+@flow
+def answer():
+    return 42
+ready()
+from prefect.settings import get_current_settings
+settings = get_current_settings()
+assert answer() == 42
+assert "prefect.server.api.server" not in sys.modules  # the server was never imported here
+assert settings.flows.heartbeat_frequency is None
+print(settings.api.url)
+"""
+
+
+@pytest.mark.slow
+def test_the_local_server_started_ahead_runs_flows_and_stops_with_the_process(tmp_path):
+    """The demo starts Prefect's temporary server itself, as a process, while it lays out the
+    example: runs go to it, this process never imports the server, and it stops at exit."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run(
+        [sys.executable, "-c", WARM], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    api = done.stdout.strip().splitlines()[-1]
+    assert api.startswith("http://127.0.0.1:") and api.endswith("/api")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api}/health", timeout=2)
 
 
 def test_a_worker_process_keeps_the_heartbeat(monkeypatch, global_prefect_settings):
