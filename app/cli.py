@@ -143,7 +143,11 @@ def _preflight(
             raise FileNotFoundError(f"không tìm thấy / not found: {', '.join(missing)}")
         require_prefect_api()
 
+    from baocao.prefect_server import warm_local_server
+
+    ready = warm_local_server()  # the temporary local server (when it is the one) boots meanwhile
     _run(check)
+    _run(ready)
 
 
 def _delivered(r: dict) -> str:
