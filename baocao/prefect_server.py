@@ -336,6 +336,7 @@ def warm_local_server() -> Callable[[], None]:
     )
     atexit.register(_stop, proc)
     api = f"http://127.0.0.1:{port}/api"
+    _STARTED_HERE.add(api)
 
     def ready() -> None:
         timeout = get_current_settings().server.ephemeral.startup_timeout_seconds
@@ -353,6 +354,18 @@ def warm_local_server() -> Callable[[], None]:
         _point_runs_at(api)
 
     return ready
+
+
+_STARTED_HERE: set[str] = set()  # the temporary servers `warm_local_server` started
+
+
+def temporary_server() -> bool:
+    """Whether this process's runs go to a temporary local server (Prefect's own, or the one
+    `warm_local_server` started): no UI to answer a pause, gone when the process ends."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return not url or str(url).rstrip("/") in _STARTED_HERE
 
 
 def _point_runs_at(api: str) -> None:

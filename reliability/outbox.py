@@ -4,8 +4,8 @@
 - killed right after claiming messages (`outbox.claimed`): the next run takes them back and
   sends each once;
 - killed after the server accepted a message but before it was recorded (`outbox.sent`):
-  the rerun sends the rest; that one message may arrive twice, with the same Message-ID
-  (counted as recognisable, not as a failure);
+  the rerun sends the rest; the message in flight on each SMTP session may arrive twice,
+  with the same Message-ID (counted as recognisable, not as a failure);
 - a server that accepts TCP and never answers: the dispatch ends within a bounded time, the
   messages stay due (failed), and a later run with a working server sends each once.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from baocao.settings import Settings
 from reliability.harness import (
     OPEN_AT,
     PERIOD,
@@ -51,7 +52,7 @@ def run(suite: Suite) -> list[Tally]:
             suite,
             "outbox.sent:3",
             "kill -9 after the server took message 3",
-            inflight=1,
+            inflight=Settings.model_fields["smtp_sessions"].default,  # one a session
         ),
         guarded("outbox: slow server, second dispatch", slow, suite),
         guarded("outbox: silent server", hanging, suite),

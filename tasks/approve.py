@@ -34,6 +34,7 @@ from baocao.faults import checkpoint
 from baocao.models import ApprovalCode, RenderedReport, ReportStatus
 from baocao.notices import queue_notices
 from baocao.periods import Period, as_vn, now_vn
+from baocao.prefect_server import temporary_server
 from baocao.runtime import Runtime
 from tasks.consolidate import Consolidated
 from tasks.messages import approval_notice
@@ -444,9 +445,7 @@ def answered_by_command_line() -> Iterator[None]:
 
 def can_pause() -> bool:
     """A pause needs a Prefect server with a UI to answer it; the temporary one has none."""
-    from prefect.settings import get_current_settings
-
-    return not _BY_COMMAND_LINE and bool(get_current_settings().api.url)
+    return not _BY_COMMAND_LINE and not temporary_server()
 
 
 def wait_for_approval(rt, row, result, late: str = ""):

@@ -140,6 +140,9 @@ settings = get_current_settings()
 assert answer() == 42
 assert "prefect.server.api.server" not in sys.modules  # the server was never imported here
 assert settings.flows.heartbeat_frequency is None
+from baocao.prefect_server import temporary_server
+from tasks.approve import can_pause
+assert temporary_server() and not can_pause()  # no UI to answer: `baocao approve` decides
 print(settings.api.url)
 """
 
