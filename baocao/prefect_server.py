@@ -173,20 +173,29 @@ def start_server(
             stderr=subprocess.STDOUT,
             env=run_env,
         )
+    why = _await_health(api, proc, timeout, step=1)
+    if why:
+        raise ServerError(f"prefect server {why}; see {log_file}")
+    try:
+        check_access(api, ServerAuth(auth, "auth"))
+    except ServerError:
+        proc.terminate()
+        raise
+    return api, proc
+
+
+def _await_health(api: str, proc: subprocess.Popen, timeout: float, step: float) -> str:
+    """Wait until the server `proc` started answers healthy at `api`: "" then, else why not
+    (it stopped, or it timed out and is stopped here)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if healthy(api):
-            try:
-                check_access(api, ServerAuth(auth, "auth"))
-            except ServerError:
-                proc.terminate()
-                raise
-            return api, proc
+    while not healthy(api):
         if proc.poll() is not None:
-            raise ServerError(f"prefect server stopped (exit {proc.returncode}); see {log_file}")
-        time.sleep(1)
-    proc.terminate()
-    raise ServerError(f"prefect server not healthy after {timeout:.0f} s; see {log_file}")
+            return f"stopped (exit {proc.returncode})"
+        if time.monotonic() > deadline:
+            _stop(proc)
+            return f"not healthy after {timeout:.0f} s"
+        time.sleep(step)
+    return ""
 
 
 def _probe(api: str, headers: dict[str, str]) -> int:
@@ -277,12 +286,21 @@ def quiet_local_runs() -> bool:
     # from code only: the environment variable cannot say "none" (it must be an int ≥ 30);
     # and, unless set, 60 s rather than 20 for the temporary server to start (a first start
     # creates its database, and took over 20 s on a busy 2-core machine)
-    settings = root.settings.copy_with_update(
-        updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None},
-        set_defaults={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 60},
+    _update_settings(
+        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None},
+        defaults={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 60},
     )
-    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
     return True
+
+
+def _update_settings(updates: dict, defaults: dict | None = None) -> None:
+    """This process's Prefect settings with `updates` (and `defaults` where unset), the rest
+    as they are: from code, for this process only (its environment is left alone)."""
+    import prefect.context
+
+    root = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = root.settings.copy_with_update(updates=updates, set_defaults=defaults or {})
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
 
 
 def warm_local_server() -> Callable[[], None]:
@@ -297,7 +315,11 @@ def warm_local_server() -> Callable[[], None]:
     so this process never imports `prefect.server` (3 s of CPU, a fifth of the demo); it
     stops when this process exits, and runs keep going without the heartbeat."""
     import prefect.context
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED, get_current_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        get_current_settings,
+    )
 
     quiet_local_runs()
     if prefect.context.GLOBAL_SETTINGS_CONTEXT.settings.api.url or not (
@@ -340,18 +362,15 @@ def warm_local_server() -> Callable[[], None]:
 
     def ready() -> None:
         timeout = get_current_settings().server.ephemeral.startup_timeout_seconds
-        deadline = time.monotonic() + timeout
-        while not healthy(api):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
-                log.seek(0)
-                said = log.read().decode(errors="replace").strip().splitlines()[-3:]
-                raise ServerError(
-                    f"Prefect tạm thời cục bộ không khởi động được / the temporary local "
-                    f"Prefect server did not start within {timeout} s: {' | '.join(said)}"
-                )
-            time.sleep(0.1)
-        _point_runs_at(api)
+        why = _await_health(api, proc, timeout, step=0.1)
+        if why:
+            log.seek(0)
+            said = log.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise ServerError(
+                f"Prefect tạm thời cục bộ không khởi động được / the temporary local "
+                f"Prefect server {why}: {' | '.join(said)}"
+            )
+        _update_settings({PREFECT_API_URL: api})  # this process's runs go there
 
     return ready
 
@@ -366,16 +385,6 @@ def temporary_server() -> bool:
 
     url = get_current_settings().api.url
     return not url or str(url).rstrip("/") in _STARTED_HERE
-
-
-def _point_runs_at(api: str) -> None:
-    """This process's flow runs go to `api`, its other settings (no heartbeat) unchanged."""
-    import prefect.context
-    from prefect.settings import PREFECT_API_URL
-
-    root = prefect.context.GLOBAL_SETTINGS_CONTEXT
-    settings = root.settings.copy_with_update(updates={PREFECT_API_URL: api})
-    prefect.context.GLOBAL_SETTINGS_CONTEXT = root.model_copy(update={"settings": settings})
 
 
 def _stop(proc: subprocess.Popen) -> None:
